@@ -1,0 +1,84 @@
+#include "kernels/kernel.h"
+
+namespace privedge {
+
+Result<const Tensor*> KernelContext::RequireInput(int i) const {
+  if (!has_input(i))
+    return Error("input ", i, " is required but was not supplied");
+  if (!inputs_[i]->is_tensor())
+    return Error("input ", i, " ('", node_.inputs[i], "') must be a tensor");
+  return &inputs_[i]->tensor;
+}
+
+int64_t KernelContext::attr_int(const std::string& name, int64_t def) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->i : def;
+}
+
+float KernelContext::attr_float(const std::string& name, float def) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->f : def;
+}
+
+std::string KernelContext::attr_string(const std::string& name, const std::string& def) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->s : def;
+}
+
+std::vector<int64_t> KernelContext::attr_ints(const std::string& name,
+                                              const std::vector<int64_t>& def) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->ints : def;
+}
+
+std::vector<float> KernelContext::attr_floats(const std::string& name,
+                                              const std::vector<float>& def) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->floats : def;
+}
+
+std::vector<std::string> KernelContext::attr_strings(const std::string& name) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->strings : std::vector<std::string>{};
+}
+
+const Tensor* KernelContext::attr_tensor(const std::string& name) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a && a->t.defined() ? &a->t : nullptr;
+}
+
+const Graph* KernelContext::attr_graph(const std::string& name) const {
+  const Attribute* a = node_.FindAttribute(name);
+  return a ? a->g.get() : nullptr;
+}
+
+Result<Tensor*> KernelContext::AllocateOutput(int i, DType dtype, const Shape& shape) {
+  if (i < 0 || i >= num_outputs()) return Error("output ", i, " is not declared");
+  PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
+  outputs_[i] = Value::FromTensor(std::move(t));
+  return &outputs_[i].tensor;
+}
+
+Result<std::vector<Value>> KernelContext::RunSubgraph(const Graph& graph,
+                                                      std::vector<Value> inputs) const {
+  if (!runner_) return Internal(node_.Describe(), ": no subgraph runner available");
+  return runner_(graph, std::move(inputs));
+}
+
+void KernelRegistry::Add(const std::string& op_type, KernelFn fn, const std::string& domain) {
+  kernels_[{domain, op_type}] = fn;
+}
+
+KernelFn KernelRegistry::Find(const std::string& op_type, const std::string& domain) const {
+  const std::string& d = domain == "ai.onnx" ? std::string() : domain;
+  auto it = kernels_.find({d, op_type});
+  return it == kernels_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> KernelRegistry::OpTypes() const {
+  std::vector<std::string> out;
+  for (const auto& [key, fn] : kernels_) out.push_back(key.first.empty() ? key.second : key.first + "." + key.second);
+  return out;
+}
+
+}  // namespace privedge

@@ -1,0 +1,114 @@
+// The contract between the runtime and an operator kernel.
+//
+// A kernel is a plain function `Status Fn(KernelContext& ctx)`. It reads its inputs and
+// attributes from the context, validates them (bad input is a Status, never a crash), and
+// sets every output it produces. Kernels own no state between calls.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/value.h"
+#include "model/graph.h"
+#include "privedge/status.h"
+
+namespace privedge {
+
+class KernelContext;
+using KernelFn = Status (*)(KernelContext& ctx);
+
+// Runs a subgraph (If/Loop/Scan bodies, SequenceMap) with the given inputs; values of the
+// enclosing scopes are visible to it. Provided by the runtime.
+using SubgraphRunner =
+    std::function<Result<std::vector<Value>>(const Graph& graph, std::vector<Value> inputs)>;
+
+class KernelContext {
+ public:
+  KernelContext(const Node& node, int64_t opset, std::vector<const Value*> inputs,
+                SubgraphRunner runner = nullptr)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), runner_(std::move(runner)),
+        outputs_(node.outputs.size()) {}
+
+  const Node& node() const { return node_; }
+  // Version of the node's domain in the model's opset imports (e.g. 13).
+  int64_t opset() const { return opset_; }
+
+  // ---- inputs ----
+  // Number of input slots the node declares (including omitted optional ones).
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  // True if input `i` exists and was supplied (not omitted with "").
+  bool has_input(int i) const { return i >= 0 && i < num_inputs() && inputs_[i] != nullptr; }
+  // Input `i` as a tensor, or nullptr when omitted or not a tensor.
+  const Tensor* input(int i) const {
+    if (!has_input(i) || !inputs_[i]->is_tensor()) return nullptr;
+    return &inputs_[i]->tensor;
+  }
+  // Input `i` as any value kind, or nullptr when omitted.
+  const Value* input_value(int i) const { return has_input(i) ? inputs_[i] : nullptr; }
+  // Input `i` as a tensor, or an error naming the node when absent or not a tensor.
+  Result<const Tensor*> RequireInput(int i) const;
+
+  // ---- attributes ----
+  bool has_attr(const std::string& name) const { return node_.FindAttribute(name) != nullptr; }
+  int64_t attr_int(const std::string& name, int64_t def) const;
+  float attr_float(const std::string& name, float def) const;
+  std::string attr_string(const std::string& name, const std::string& def) const;
+  std::vector<int64_t> attr_ints(const std::string& name,
+                                 const std::vector<int64_t>& def = {}) const;
+  std::vector<float> attr_floats(const std::string& name,
+                                 const std::vector<float>& def = {}) const;
+  std::vector<std::string> attr_strings(const std::string& name) const;
+  // nullptr when absent.
+  const Tensor* attr_tensor(const std::string& name) const;
+  const Graph* attr_graph(const std::string& name) const;
+
+  // ---- outputs ----
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  // True if the node wants output `i` (declared and not "").
+  bool wants_output(int i) const {
+    return i >= 0 && i < num_outputs() && !node_.outputs[i].empty();
+  }
+  void set_output(int i, Tensor t) {
+    if (i >= 0 && i < num_outputs()) outputs_[i] = Value::FromTensor(std::move(t));
+  }
+  void set_output_value(int i, Value v) {
+    if (i >= 0 && i < num_outputs()) outputs_[i] = std::move(v);
+  }
+  // Allocates output `i` with zeroed storage, checking the size; returns it for writing.
+  Result<Tensor*> AllocateOutput(int i, DType dtype, const Shape& shape);
+  std::vector<Value>& outputs() { return outputs_; }
+
+  // ---- subgraphs ----
+  Result<std::vector<Value>> RunSubgraph(const Graph& graph, std::vector<Value> inputs) const;
+
+  // An error prefixed with the node's description: "node 'x' (Conv): <message>".
+  template <class... Args>
+  Status Error(const Args&... args) const {
+    return InvalidArgument(node_.Describe(), ": ", args...);
+  }
+
+ private:
+  const Node& node_;
+  int64_t opset_;
+  std::vector<const Value*> inputs_;
+  SubgraphRunner runner_;
+  std::vector<Value> outputs_;
+};
+
+// Maps (domain, op_type) to a kernel. Kernels look at ctx.opset() for versioned behaviour.
+class KernelRegistry {
+ public:
+  // The registry with every built-in kernel.
+  static const KernelRegistry& Global();
+
+  void Add(const std::string& op_type, KernelFn fn, const std::string& domain = "");
+  // nullptr when no kernel is registered.
+  KernelFn Find(const std::string& op_type, const std::string& domain = "") const;
+  std::vector<std::string> OpTypes() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, KernelFn> kernels_;
+};
+
+}  // namespace privedge

@@ -1,0 +1,28 @@
+#include "kernels/kernel.h"
+#include "kernels/reference/families.h"
+
+namespace privedge {
+
+const KernelRegistry& KernelRegistry::Global() {
+  static const KernelRegistry registry = [] {
+    KernelRegistry r;
+    RegisterElementwiseKernels(r);
+    RegisterReductionKernels(r);
+    RegisterMatMulKernels(r);
+    RegisterSoftmaxLossKernels(r);
+    RegisterConvPoolKernels(r);
+    RegisterNormalizationKernels(r);
+    RegisterQuantizationKernels(r);
+    RegisterShapeKernels(r);
+    RegisterIndexingKernels(r);
+    RegisterImageKernels(r);
+    RegisterRecurrentKernels(r);
+    RegisterControlFlowKernels(r);
+    RegisterSignalKernels(r);
+    RegisterMiscKernels(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace privedge
