@@ -19,6 +19,9 @@ std::vector<int64_t> ContiguousStrides(const Shape& shape);
 // Precondition: `in` is broadcastable to `out`.
 std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out);
 
+// Product of shape[begin, end) (1 when empty); end is clamped to the rank.
+int64_t DimProduct(const Shape& shape, size_t begin, size_t end);
+
 // Maps a possibly negative axis into [0, rank); error naming the axis otherwise.
 Result<int64_t> NormalizeAxis(int64_t axis, int64_t rank);
 

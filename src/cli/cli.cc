@@ -1,0 +1,136 @@
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace privedge::cli {
+
+std::string Args::get(const std::string& name, const std::string& def) const {
+  auto it = options.find(name);
+  return it == options.end() ? def : it->second;
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  std::vector<std::string> out;
+  auto [a, b] = options.equal_range(name);
+  for (auto it = a; it != b; ++it) out.push_back(it->second);
+  return out;
+}
+
+bool ParseArgs(int argc, char** argv, const std::set<std::string>& value_options,
+               const std::set<std::string>& flag_options, const std::string& command,
+               Args& out) {
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+      std::string name = a.substr(2), value;
+      bool has_value = false;
+      size_t eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      if (flag_options.count(name)) {
+        if (has_value) {
+          Fail(command, "option --" + name + " takes no value");
+          return false;
+        }
+        out.flags.insert(name);
+      } else if (value_options.count(name)) {
+        if (!has_value) {
+          if (i + 1 >= argc) {
+            Fail(command, "option --" + name + " needs a value");
+            return false;
+          }
+          value = argv[++i];
+        }
+        out.options.emplace(name, value);
+      } else {
+        Fail(command, "unknown option --" + name + " (see privedge " + command + " --help)");
+        return false;
+      }
+    } else {
+      out.positional.push_back(a);
+    }
+  }
+  return true;
+}
+
+bool ParseIntOption(const Args& args, const std::string& name, int64_t min, int64_t max,
+                    int64_t& value, const std::string& command) {
+  if (!args.options.count(name)) return true;
+  const std::string text = args.get(name);
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < min || v > max) {
+    Fail(command, "--" + name + " expects an integer in [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "], got '" + text + "'");
+    return false;
+  }
+  value = v;
+  return true;
+}
+
+int Fail(const std::string& command, const std::string& message) {
+  std::cerr << "privedge " << command << ": " << message << "\n";
+  return 1;
+}
+
+namespace {
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+ProgressBar::ProgressBar(std::string label, int64_t total)
+    : label_(std::move(label)), total_(total), enabled_(isatty(STDERR_FILENO)), start_(NowSeconds()) {}
+
+void ProgressBar::Update(int64_t done, const std::string& note) {
+  if (!enabled_ || total_ <= 0) return;
+  double now = NowSeconds();
+  if (now - last_draw_ < 0.1 && done < total_) return;
+  last_draw_ = now;
+  const int width = 30;
+  int filled = static_cast<int>(width * done / total_);
+  std::string bar(filled, '#');
+  bar.append(width - filled, '.');
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1fs %-40.40s", label_.c_str(), bar.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total_), now - start_,
+               note.c_str());
+  std::fflush(stderr);
+}
+
+void ProgressBar::Finish() {
+  if (!enabled_) return;
+  std::fprintf(stderr, "\r%*s\r", 120, "");
+  std::fflush(stderr);
+}
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size(), 0);
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  auto print_row = [&](const std::vector<std::string>& r) {
+    std::string line;
+    for (size_t i = 0; i < width.size(); ++i) {
+      std::string cell = i < r.size() ? r[i] : "";
+      line += cell;
+      if (i + 1 < width.size()) line += std::string(width[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  };
+  print_row(header);
+  std::vector<std::string> rule;
+  for (size_t w : width) rule.push_back(std::string(w, '-'));
+  print_row(rule);
+  for (const auto& r : rows) print_row(r);
+}
+
+}  // namespace privedge::cli

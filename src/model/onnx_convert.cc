@@ -1,0 +1,306 @@
+#include "model/onnx_convert.h"
+
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+
+namespace privedge {
+namespace {
+
+constexpr int kMaxGraphDepth = 32;  // nested subgraphs deeper than this are refused
+
+std::string TensorLabel(const onnx::TensorProto& p) {
+  return p.name().empty() ? std::string("tensor") : "tensor '" + p.name() + "'";
+}
+
+// Resolves an external data location inside `base_dir`, refusing anything that leaves it.
+Result<std::string> ResolveExternalPath(const std::string& base_dir, const std::string& location,
+                                        const std::string& label) {
+  if (base_dir.empty())
+    return InvalidModel(label, ": external data '", location,
+                        "' cannot be used for a model loaded from memory");
+  if (location.empty() || location[0] == '/')
+    return InvalidModel(label, ": external data path '", location,
+                        "' must be relative to the model's folder");
+  size_t start = 0;
+  while (start <= location.size()) {
+    size_t end = location.find('/', start);
+    if (end == std::string::npos) end = location.size();
+    if (location.compare(start, end - start, "..") == 0)
+      return InvalidModel(label, ": external data path '", location,
+                          "' may not contain '..' (must stay inside the model's folder)");
+    start = end + 1;
+  }
+  std::string full = base_dir + "/" + location;
+  char real_base[PATH_MAX], real_full[PATH_MAX];
+  if (!realpath(base_dir.c_str(), real_base))
+    return IoError(label, ": cannot resolve model folder '", base_dir, "'");
+  if (!realpath(full.c_str(), real_full))
+    return NotFound(label, ": external data file '", location, "' not found next to the model");
+  std::string rb(real_base), rf(real_full);
+  if (rf.compare(0, rb.size(), rb) != 0 || rf.size() <= rb.size() || rf[rb.size()] != '/')
+    return InvalidModel(label, ": external data '", location,
+                        "' resolves outside the model's folder (symlink?)");
+  return rf;
+}
+
+Status ReadExternalData(const onnx::TensorProto& p, const TensorLoadContext& ctx, Tensor& t) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : p.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = std::strtoll(kv.value().c_str(), nullptr, 10);
+    else if (kv.key() == "length") length = std::strtoll(kv.value().c_str(), nullptr, 10);
+  }
+  const std::string label = TensorLabel(p);
+  PE_ASSIGN_OR_RETURN(std::string path, ResolveExternalPath(ctx.base_dir, location, label));
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return InvalidModel(label, ": external data '", location, "' is not a regular file");
+  const int64_t need = static_cast<int64_t>(t.nbytes());
+  if (length >= 0 && length != need)
+    return InvalidModel(label, ": external data length ", length, " does not match shape ",
+                        ShapeToString(t.shape()), " (expected ", need, " bytes)");
+  if (offset < 0 || offset > st.st_size || st.st_size - offset < need)
+    return InvalidModel(label, ": external data '", location, "' is too short: needs ", need,
+                        " bytes at offset ", offset, ", file has ", st.st_size);
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(offset);
+  in.read(static_cast<char*>(t.raw_data()), need);
+  if (!in) return IoError(label, ": failed reading external data '", location, "'");
+  return Status::OK();
+}
+
+template <class Field, class T>
+Status CopyTypedField(const Field& field, Tensor& t, const std::string& label, const char* name) {
+  if (static_cast<int64_t>(field.size()) != t.numel())
+    return InvalidModel(label, ": ", name, " holds ", field.size(), " values but shape ",
+                        ShapeToString(t.shape()), " needs ", t.numel());
+  T* out = static_cast<T*>(t.raw_data());
+  for (int i = 0; i < field.size(); ++i) out[i] = static_cast<T>(field.Get(i));
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Tensor> TensorFromProto(const onnx::TensorProto& p, const TensorLoadContext& ctx) {
+  const std::string label = TensorLabel(p);
+  if (!IsValidDType(p.data_type()))
+    return NotImplemented(label, ": data type ", p.data_type(), " is not supported");
+  const DType dtype = static_cast<DType>(p.data_type());
+  Shape shape(p.dims().begin(), p.dims().end());
+  for (int64_t d : shape)
+    if (d < 0) return InvalidModel(label, ": negative dimension in shape ", ShapeToString(shape));
+  if (p.has_segment()) return NotImplemented(label, ": segmented tensors are not supported");
+  auto created = Tensor::Create(dtype, shape, ctx.max_tensor_bytes);
+  if (!created.ok()) return created.status().WithContext(label);
+  Tensor t = std::move(created).value();
+
+  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
+    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot be external");
+    PE_RETURN_IF_ERROR(ReadExternalData(p, ctx, t));
+    return t;
+  }
+  if (p.has_raw_data()) {
+    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot use raw_data");
+    if (p.raw_data().size() != t.nbytes())
+      return InvalidModel(label, ": raw_data has ", p.raw_data().size(), " bytes but shape ",
+                          ShapeToString(shape), " of ", DTypeName(dtype), " needs ", t.nbytes());
+    if (t.nbytes()) std::memcpy(t.raw_data(), p.raw_data().data(), t.nbytes());
+    if (dtype == DType::kBool) {  // normalize to 0/1 so bool reads are well defined
+      auto* b = static_cast<uint8_t*>(t.raw_data());
+      for (int64_t i = 0; i < t.numel(); ++i) b[i] = b[i] ? 1 : 0;
+    }
+    return t;
+  }
+  switch (dtype) {
+    case DType::kFloat32:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.float_data()), float>(p.float_data(), t, label, "float_data")));
+      break;
+    case DType::kFloat64:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.double_data()), double>(p.double_data(), t, label, "double_data")));
+      break;
+    case DType::kInt64:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int64_data()), int64_t>(p.int64_data(), t, label, "int64_data")));
+      break;
+    case DType::kUInt32:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.uint64_data()), uint32_t>(p.uint64_data(), t, label, "uint64_data")));
+      break;
+    case DType::kUInt64:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.uint64_data()), uint64_t>(p.uint64_data(), t, label, "uint64_data")));
+      break;
+    case DType::kInt32:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int32_data()), int32_t>(p.int32_data(), t, label, "int32_data")));
+      break;
+    case DType::kInt16:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int32_data()), int16_t>(p.int32_data(), t, label, "int32_data")));
+      break;
+    case DType::kInt8:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int32_data()), int8_t>(p.int32_data(), t, label, "int32_data")));
+      break;
+    case DType::kUInt16:
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int32_data()), uint16_t>(p.int32_data(), t, label, "int32_data")));
+      break;
+    case DType::kUInt8:
+      PE_RETURN_IF_ERROR((CopyTypedField<decltype(p.int32_data()), uint8_t>(p.int32_data(), t, label, "int32_data")));
+      break;
+    case DType::kBool: {
+      if (static_cast<int64_t>(p.int32_data_size()) != t.numel())
+        return InvalidModel(label, ": int32_data holds ", p.int32_data_size(), " values but shape ",
+                            ShapeToString(shape), " needs ", t.numel());
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<bool>()[i] = p.int32_data(static_cast<int>(i)) != 0;
+      break;
+    }
+    case DType::kString: {
+      if (static_cast<int64_t>(p.string_data_size()) != t.numel())
+        return InvalidModel(label, ": string_data holds ", p.string_data_size(),
+                            " values but shape ", ShapeToString(shape), " needs ", t.numel());
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<std::string>()[i] = p.string_data(static_cast<int>(i));
+      break;
+    }
+    default:
+      return NotImplemented(label, ": data type ", DTypeName(dtype), " is not supported");
+  }
+  return t;
+}
+
+TypeInfo TypeFromProto(const onnx::TypeProto& proto) {
+  TypeInfo info;
+  if (proto.has_tensor_type()) {
+    info.kind = TypeInfo::Kind::kTensor;
+    const auto& tt = proto.tensor_type();
+    info.elem_type = static_cast<DType>(tt.elem_type());
+    if (tt.has_shape()) {
+      info.has_shape = true;
+      for (const auto& d : tt.shape().dim()) {
+        Dim dim;
+        if (d.has_dim_value()) dim.value = d.dim_value();
+        else if (d.has_dim_param()) dim.symbol = d.dim_param();
+        info.dims.push_back(dim);
+      }
+    }
+  } else if (proto.has_sequence_type()) {
+    info.kind = TypeInfo::Kind::kSequence;
+    info.inner = std::make_shared<TypeInfo>(TypeFromProto(proto.sequence_type().elem_type()));
+    info.elem_type = info.inner->elem_type;
+  } else if (proto.has_optional_type()) {
+    info.kind = TypeInfo::Kind::kOptional;
+    info.inner = std::make_shared<TypeInfo>(TypeFromProto(proto.optional_type().elem_type()));
+    info.elem_type = info.inner->elem_type;
+  }
+  return info;
+}
+
+namespace {
+
+Result<Attribute> AttributeFromProto(const onnx::AttributeProto& a, const TensorLoadContext& ctx,
+                                     int depth) {
+  Attribute out;
+  using A = onnx::AttributeProto;
+  switch (a.type()) {
+    case A::FLOAT: out.kind = Attribute::Kind::kFloat; out.f = a.f(); break;
+    case A::INT: out.kind = Attribute::Kind::kInt; out.i = a.i(); break;
+    case A::STRING: out.kind = Attribute::Kind::kString; out.s = a.s(); break;
+    case A::FLOATS:
+      out.kind = Attribute::Kind::kFloats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case A::INTS:
+      out.kind = Attribute::Kind::kInts;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case A::STRINGS:
+      out.kind = Attribute::Kind::kStrings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    case A::TENSOR: {
+      out.kind = Attribute::Kind::kTensor;
+      PE_ASSIGN_OR_RETURN(out.t, TensorFromProto(a.t(), ctx));
+      break;
+    }
+    case A::TENSORS:
+      out.kind = Attribute::Kind::kTensors;
+      for (const auto& t : a.tensors()) {
+        PE_ASSIGN_OR_RETURN(Tensor x, TensorFromProto(t, ctx));
+        out.tensors.push_back(std::move(x));
+      }
+      break;
+    case A::GRAPH: {
+      out.kind = Attribute::Kind::kGraph;
+      PE_ASSIGN_OR_RETURN(Graph g, GraphFromProto(a.g(), ctx, depth + 1));
+      out.g = std::make_shared<Graph>(std::move(g));
+      break;
+    }
+    case A::GRAPHS:
+      out.kind = Attribute::Kind::kGraphs;
+      for (const auto& gp : a.graphs()) {
+        PE_ASSIGN_OR_RETURN(Graph g, GraphFromProto(gp, ctx, depth + 1));
+        out.graphs.push_back(std::make_shared<Graph>(std::move(g)));
+      }
+      break;
+    case A::TYPE_PROTO:
+      out.kind = Attribute::Kind::kTypeProto;
+      out.type_proto = TypeFromProto(a.tp());
+      break;
+    case A::SPARSE_TENSOR:
+    case A::SPARSE_TENSORS:
+      return NotImplemented("attribute '", a.name(), "': sparse tensors are not supported");
+    default:
+      return InvalidModel("attribute '", a.name(), "' has unknown type ", a.type());
+  }
+  return out;
+}
+
+ValueInfo ValueInfoFromProto(const onnx::ValueInfoProto& v) {
+  return ValueInfo{v.name(), TypeFromProto(v.type())};
+}
+
+}  // namespace
+
+Result<Graph> GraphFromProto(const onnx::GraphProto& proto, const TensorLoadContext& ctx,
+                             int depth) {
+  if (depth > kMaxGraphDepth)
+    return InvalidModel("subgraphs nested deeper than ", kMaxGraphDepth, " levels");
+  Graph g;
+  g.name = proto.name();
+  for (const auto& init : proto.initializer()) {
+    if (init.name().empty()) return InvalidModel("graph '", g.name, "' has an unnamed initializer");
+    PE_ASSIGN_OR_RETURN(Tensor t, TensorFromProto(init, ctx));
+    g.initializers[init.name()] = std::move(t);
+  }
+  if (proto.sparse_initializer_size() > 0)
+    return NotImplemented("graph '", g.name, "': sparse initializers are not supported");
+  for (const auto& in : proto.input()) {
+    if (g.initializers.count(in.name())) {
+      g.overridable_initializers.push_back(in.name());
+      continue;
+    }
+    g.inputs.push_back(ValueInfoFromProto(in));
+  }
+  for (const auto& out : proto.output()) g.outputs.push_back(ValueInfoFromProto(out));
+  for (const auto& vi : proto.value_info()) g.value_infos.push_back(ValueInfoFromProto(vi));
+  g.nodes.reserve(proto.node_size());
+  for (const auto& np : proto.node()) {
+    Node n;
+    n.name = np.name();
+    n.op_type = np.op_type();
+    n.domain = np.domain() == "ai.onnx" ? std::string() : np.domain();
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& a : np.attribute()) {
+      if (!a.ref_attr_name().empty())
+        return NotImplemented(n.Describe(), ": attribute references are only valid in functions");
+      auto attr = AttributeFromProto(a, ctx, depth);
+      if (!attr.ok()) return attr.status().WithContext(n.Describe());
+      n.attributes[a.name()] = std::move(attr).value();
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  return g;
+}
+
+}  // namespace privedge

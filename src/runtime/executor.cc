@@ -1,0 +1,167 @@
+#include "runtime/executor.h"
+
+#include <new>
+#include <set>
+
+namespace privedge {
+
+struct GraphExecutor::Scope {
+  std::unordered_map<std::string, Value> values;
+  const GraphPlan* plan = nullptr;
+  const Scope* parent = nullptr;
+
+  const Value* Lookup(const std::string& name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->values.find(name);
+      if (it != s->values.end()) return &it->second;
+      auto init = s->plan->initializers.find(name);
+      if (init != s->plan->initializers.end()) return &init->second;
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+// Names a graph takes from enclosing scopes (used to keep those values alive long enough).
+void FreeNames(const Graph& g, std::set<std::string>& out) {
+  std::set<std::string> defined;
+  for (const auto& in : g.inputs) defined.insert(in.name);
+  for (const auto& [name, t] : g.initializers) defined.insert(name);
+  for (const auto& n : g.nodes) {
+    for (const auto& in : n.inputs)
+      if (!in.empty() && !defined.count(in)) out.insert(in);
+    for (const auto& [k, a] : n.attributes) {
+      std::set<std::string> inner;
+      if (a.g) FreeNames(*a.g, inner);
+      for (const auto& sg : a.graphs) FreeNames(*sg, inner);
+      for (const auto& name : inner)
+        if (!defined.count(name)) out.insert(name);
+    }
+    for (const auto& o : n.outputs) defined.insert(o);
+  }
+  for (const auto& o : g.outputs)
+    if (!defined.count(o.name)) out.insert(o.name);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const Model& model,
+                                                             const KernelRegistry& registry) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(model));
+  PE_RETURN_IF_ERROR(exec->PlanGraph(model.graph, registry));
+  return exec;
+}
+
+Status GraphExecutor::PlanGraph(const Graph& graph, const KernelRegistry& registry) {
+  GraphPlan plan;
+  for (const auto& [name, t] : graph.initializers) plan.initializers[name] = Value::FromTensor(t);
+  std::unordered_map<std::string, size_t> last_use;
+  std::set<std::string> keep;
+  for (const auto& o : graph.outputs) keep.insert(o.name);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& node = graph.nodes[i];
+    KernelFn fn = registry.Find(node.op_type, node.domain);
+    const int64_t opset = model_.OpsetVersion(node.domain);
+    if (!fn)
+      return NotImplemented(node.Describe(), ": operator '",
+                            node.domain.empty() ? "" : node.domain + ".", node.op_type,
+                            "' (opset ", opset, ") is not supported by privedge");
+    plan.kernels.push_back(fn);
+    plan.opsets.push_back(opset);
+    std::set<std::string> used(node.inputs.begin(), node.inputs.end());
+    for (const auto& [key, a] : node.attributes) {
+      if (a.g) {
+        PE_RETURN_IF_ERROR(PlanGraph(*a.g, registry));
+        FreeNames(*a.g, used);
+      }
+      for (const auto& sg : a.graphs) {
+        PE_RETURN_IF_ERROR(PlanGraph(*sg, registry));
+        FreeNames(*sg, used);
+      }
+    }
+    for (const auto& name : used)
+      if (!name.empty()) last_use[name] = i;
+    for (const auto& o : node.outputs)
+      if (!o.empty() && !last_use.count(o)) last_use[o] = i;  // unused outputs die at once
+  }
+  plan.release_after.resize(graph.nodes.size());
+  for (const auto& [name, i] : last_use)
+    if (!keep.count(name) && !plan.initializers.count(name)) plan.release_after[i].push_back(name);
+  plans_[&graph] = std::move(plan);
+  return Status::OK();
+}
+
+Result<std::vector<Value>> GraphExecutor::Run(
+    const std::vector<std::pair<std::string, Value>>& inputs) const {
+  std::vector<Value> values;
+  std::vector<std::string> names;
+  for (const auto& [name, v] : inputs) {
+    names.push_back(name);
+    values.push_back(v);
+  }
+  return RunGraph(model_.graph, std::move(values), names, nullptr);
+}
+
+Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vector<Value> inputs,
+                                                   const std::vector<std::string>& input_names,
+                                                   const Scope* parent) const {
+  Scope scope;
+  scope.plan = &plans_.at(&graph);
+  scope.parent = parent;
+  for (size_t i = 0; i < inputs.size(); ++i) scope.values[input_names[i]] = std::move(inputs[i]);
+
+  SubgraphRunner runner = [this, &scope](const Graph& sub, std::vector<Value> sub_inputs)
+      -> Result<std::vector<Value>> {
+    if (sub_inputs.size() > sub.inputs.size())
+      return InvalidArgument("subgraph '", sub.name, "' takes ", sub.inputs.size(),
+                             " inputs but got ", sub_inputs.size());
+    std::vector<std::string> names;
+    for (size_t i = 0; i < sub_inputs.size(); ++i) names.push_back(sub.inputs[i].name);
+    return RunGraph(sub, std::move(sub_inputs), names, &scope);
+  };
+
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& node = graph.nodes[i];
+    std::vector<const Value*> args;
+    args.reserve(node.inputs.size());
+    for (const auto& name : node.inputs) {
+      if (name.empty()) {
+        args.push_back(nullptr);
+        continue;
+      }
+      const Value* v = scope.Lookup(name);
+      if (!v) return InvalidArgument(node.Describe(), ": input '", name, "' has no value");
+      args.push_back(v);
+    }
+    KernelContext ctx(node, scope.plan->opsets[i], std::move(args), runner);
+    Status status;
+    try {
+      status = scope.plan->kernels[i](ctx);
+    } catch (const std::bad_alloc&) {
+      status = OutOfRange(node.Describe(), ": out of memory");
+    } catch (const std::exception& e) {
+      status = Internal(node.Describe(), ": ", e.what());
+    }
+    if (!status.ok()) {
+      if (status.message().rfind("node ", 0) != 0) return status.WithContext(node.Describe());
+      return status;
+    }
+    std::vector<Value>& outs = ctx.outputs();
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      if (node.outputs[k].empty()) continue;
+      scope.values[node.outputs[k]] = std::move(outs[k]);
+    }
+    for (const auto& dead : scope.plan->release_after[i]) scope.values.erase(dead);
+  }
+
+  std::vector<Value> results;
+  for (const auto& out : graph.outputs) {
+    const Value* v = scope.Lookup(out.name);
+    if (!v) return InvalidArgument("graph output '", out.name, "' was not computed");
+    results.push_back(*v);
+  }
+  return results;
+}
+
+}  // namespace privedge

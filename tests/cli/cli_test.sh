@@ -1,0 +1,59 @@
+#!/bin/sh
+# End-to-end checks of the privedge command: good runs, and bad input giving one clear line
+# and a non-zero exit (never a crash).
+# usage: cli_test.sh PRIVEDGE SOURCE_DIR
+set -u
+pe=$1 src=$2
+node=/usr/share/libonnx-testdata/data/node
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error DESCRIPTION PATTERN COMMAND...: non-zero exit, no signal, one stderr line matching PATTERN.
+expect_error() {
+  desc=$1 pattern=$2; shift 2
+  "$@" > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  if [ $rc -eq 0 ]; then fail "$desc: exit 0, expected an error"; return; fi
+  if [ $rc -ge 128 ]; then fail "$desc: killed by signal $((rc - 128))"; return; fi
+  lines=$(wc -l < "$tmp/err")
+  if [ "$lines" -ne 1 ]; then fail "$desc: expected one error line, got $lines:"; cat "$tmp/err" >&2; return; fi
+  grep -q -- "$pattern" "$tmp/err" || { fail "$desc: error does not mention '$pattern':"; cat "$tmp/err" >&2; }
+}
+
+# A good run writes NAME.npy for each output.
+$pe run $node/test_relu/model.onnx $node/test_relu/test_data_set_0/input_0.pb --output-dir "$tmp/out1" > "$tmp/run.txt" \
+  || fail "run test_relu"
+[ -f "$tmp/out1/y.npy" ] || fail "run did not write y.npy"
+grep -q "float32" "$tmp/run.txt" || fail "run summary lacks the output type"
+$pe inspect $node/test_relu/model.onnx | grep -q "Relu" || fail "inspect does not list Relu"
+
+# Bad input.
+expect_error "missing model" "cannot open" $pe run "$tmp/none.onnx"
+head -c 100 /dev/urandom > "$tmp/garbage.onnx"
+expect_error "garbage model" "not a valid ONNX model" $pe run "$tmp/garbage.onnx"
+head -c 40 $node/test_conv_with_strides_padding/model.onnx > "$tmp/truncated.onnx"
+expect_error "truncated model" "" $pe run "$tmp/truncated.onnx"
+expect_error "wrong input name" "unknown input 'nope'" \
+  $pe run $node/test_relu/model.onnx --input nope=$node/test_relu/test_data_set_0/input_0.pb
+expect_error "missing input" "missing input 'x'" $pe run $node/test_relu/model.onnx
+expect_error "wrong input type" "expected type float32" \
+  $pe run $node/test_relu/model.onnx $node/test_add_uint8/test_data_set_0/input_0.pb
+expect_error "wrong input shape" "dimension" \
+  $pe run $node/test_relu/model.onnx $node/test_sigmoid_example/test_data_set_0/input_0.pb
+expect_error "bad option" "unknown option" $pe run $node/test_relu/model.onnx --bogus
+expect_error "bad threads" "--threads" $pe run $node/test_relu/model.onnx --threads abc
+expect_error "unknown command" "unknown command" $pe frobnicate
+
+# Models built by the generator of hostile cases (tools/make_bad_models.py), committed.
+bad=$src/tests/data/bad
+if [ -d "$bad" ]; then
+  for m in "$bad"/*.onnx; do
+    expect_error "bad model $(basename "$m")" "" $pe run "$m"
+  done
+fi
+
+if [ $failures -ne 0 ]; then echo "$failures CLI checks failed" >&2; exit 1; fi
+echo "all CLI checks passed"
