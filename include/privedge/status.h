@@ -129,6 +129,7 @@ class Result {
   } while (0)
 
 // `PE_ASSIGN_OR_RETURN(auto x, SomeResult())` unwraps a Result or returns its Status.
+// It expands to a declaration plus statements, so under an `if` or a loop it needs braces.
 #define PE_ASSIGN_OR_RETURN(lhs, expr) \
   PE_ASSIGN_OR_RETURN_IMPL_(PE_CONCAT_(pe_result_, __LINE__), lhs, expr)
 #define PE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

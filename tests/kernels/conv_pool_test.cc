@@ -172,6 +172,25 @@ TEST(ConvPoolTest, MaxUnpool) {
   EXPECT_FALSE(RunOp("MaxUnpool", {x, bad}, attrs).ok());
 }
 
+TEST(ConvPoolTest, RejectsHostileWindows) {
+  Tensor x = Tensor::FromVector<float>({1}, {1, 1, 1});
+  const int64_t big = int64_t{1} << 31;
+  EXPECT_FALSE(RunOp("MaxPool", {x},
+                     {{"kernel_shape", IntsAttr({big})}, {"pads", IntsAttr({big, big})}})
+                   .ok());
+  EXPECT_FALSE(
+      RunOp("AveragePool", {x}, {{"kernel_shape", IntsAttr({1})}, {"pads", IntsAttr({big, big})}})
+          .ok());
+  EXPECT_FALSE(RunOp("MaxPool", {x}, {{"kernel_shape", IntsAttr({2})}}).ok());
+  Tensor w = Tensor::FromVector<float>({1}, {1, 1, 1});
+  Tensor x2 = Tensor::FromVector<float>({1}, {1, 1, 1, 1});
+  Tensor w2 = Tensor::FromVector<float>({1}, {1, 1, 1, 1});
+  EXPECT_FALSE(
+      RunOp("ConvTranspose", {x2, w2}, {{"output_shape", IntsAttr({big, big})}}).ok());
+  EXPECT_FALSE(RunOp("Conv", {x, w}, {{"dilations", IntsAttr({-1})}}).ok());
+  EXPECT_FALSE(RunOp("Conv", {x, w}, {{"auto_pad", StringAttr("SAME")}}).ok());
+}
+
 TEST(ConvPoolTest, LRN) {
   Tensor x = Tensor::FromVector<float>({1, 2}, {1, 2, 1, 1});
   auto r = RunOp("LRN", {x},

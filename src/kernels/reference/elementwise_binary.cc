@@ -9,29 +9,27 @@ namespace {
 
 using namespace elementwise;  // NOLINT: this file's own helper namespace
 
-// Same-typed inputs whose type `dispatch` accepts; out has that type and
-// out = f(widened a, widened b).
-template <class Dispatch, class F>
+// Two inputs of one type that `dispatch` accepts; f receives the widened values. The output
+// has the input type, or is bool when kBoolOut (comparisons and logic).
+template <bool kBoolOut, class Dispatch, class F>
 Status SameTypeBinary(KernelContext& ctx, Dispatch dispatch, F f) {
   PE_ASSIGN_OR_RETURN(std::vector<const Tensor*> in, RequireInputs(ctx, 2));
   PE_RETURN_IF_ERROR(CheckSameTypes(ctx, in));
   return Named(ctx, dispatch(in[0]->dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
-    return BroadcastBinary<T, T, T>(
-        ctx, *in[0], *in[1], [&](T a, T b) { return Narrow<T>(f(Widen(a), Widen(b))); });
+    using Out = std::conditional_t<kBoolOut, bool, T>;
+    return BroadcastBinary<Out, T, T>(ctx, *in[0], *in[1], [&](const T& a, const T& b) {
+      return Out(f(Widen(a), Widen(b)));
+    });
   }));
 }
-
-// Same-typed inputs; out is bool and out = f(widened a, widened b).
+template <class Dispatch, class F>
+Status Arithmetic(KernelContext& ctx, Dispatch dispatch, F f) {
+  return SameTypeBinary<false>(ctx, dispatch, f);
+}
 template <class Dispatch, class F>
 Status Predicate(KernelContext& ctx, Dispatch dispatch, F f) {
-  PE_ASSIGN_OR_RETURN(std::vector<const Tensor*> in, RequireInputs(ctx, 2));
-  PE_RETURN_IF_ERROR(CheckSameTypes(ctx, in));
-  return Named(ctx, dispatch(in[0]->dtype(), [&](auto tag) -> Status {
-    using T = decltype(tag);
-    return BroadcastBinary<bool, T, T>(
-        ctx, *in[0], *in[1], [&](const T& a, const T& b) { return f(Widen(a), Widen(b)); });
-  }));
+  return SameTypeBinary<true>(ctx, dispatch, f);
 }
 
 // Integer division or remainder by zero has no result (and would trap); refuse it up front.
@@ -45,17 +43,17 @@ Status CheckNoIntegerZero(const KernelContext& ctx, const Tensor& divisor) {
 }
 
 Status Add(KernelContext& ctx) {
-  return SameTypeBinary(ctx, kNumericTypes, [](auto a, auto b) {
+  return Arithmetic(ctx, kNumericTypes, [](auto a, auto b) {
     return Arith(a, b, [](auto p, auto q) { return p + q; });
   });
 }
 Status Sub(KernelContext& ctx) {
-  return SameTypeBinary(ctx, kNumericTypes, [](auto a, auto b) {
+  return Arithmetic(ctx, kNumericTypes, [](auto a, auto b) {
     return Arith(a, b, [](auto p, auto q) { return p - q; });
   });
 }
 Status Mul(KernelContext& ctx) {
-  return SameTypeBinary(ctx, kNumericTypes, [](auto a, auto b) {
+  return Arithmetic(ctx, kNumericTypes, [](auto a, auto b) {
     return Arith(a, b, [](auto p, auto q) { return p * q; });
   });
 }
@@ -63,7 +61,7 @@ Status Mul(KernelContext& ctx) {
 Status Div(KernelContext& ctx) {
   PE_ASSIGN_OR_RETURN(const Tensor* b, ctx.RequireInput(1));
   PE_RETURN_IF_ERROR(CheckNoIntegerZero(ctx, *b));
-  return SameTypeBinary(ctx, kNumericTypes, [](auto a, auto b) {
+  return Arithmetic(ctx, kNumericTypes, [](auto a, auto b) {
     using C = decltype(a);
     if constexpr (kIsInt<C>) {
       if (IsNegative(b) && b == C(-1)) return Negate(a);
@@ -92,8 +90,7 @@ Status Mod(KernelContext& ctx) {
   if (fmod != 0 && fmod != 1) return ctx.Error("attribute fmod is ", fmod, ", expected 0 or 1");
   PE_ASSIGN_OR_RETURN(const Tensor* b, ctx.RequireInput(1));
   PE_RETURN_IF_ERROR(CheckNoIntegerZero(ctx, *b));
-  return SameTypeBinary(ctx, kNumericTypes,
-                        [&](auto a, auto b) { return ModValue(a, b, fmod == 1); });
+  return Arithmetic(ctx, kNumericTypes, [&](auto a, auto b) { return ModValue(a, b, fmod == 1); });
 }
 
 // x ** y in the base's type. Integer powers are exact (wrapping on overflow); everything else
@@ -186,7 +183,7 @@ Status PRelu(KernelContext& ctx) {
   if (!shape.ok() || *shape != in[0]->shape())
     return ctx.Error("slope shape ", ShapeToString(in[1]->shape()),
                      " does not broadcast to the input shape ", ShapeToString(in[0]->shape()));
-  return SameTypeBinary(ctx, kNumericTypes, [](auto x, auto slope) {
+  return Arithmetic(ctx, kNumericTypes, [](auto x, auto slope) {
     return IsNegative(x) ? Arith(x, slope, [](auto p, auto q) { return p * q; }) : x;
   });
 }
