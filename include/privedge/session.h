@@ -32,6 +32,9 @@ struct SessionOptions {
   // Upper bound on any single tensor the model may ask to allocate, in bytes: a hostile model
   // cannot make the process allocate more than this per tensor.
   size_t max_tensor_bytes = size_t{1} << 32;
+  // Upper bound on the iterations of any one Loop node (and the steps of a Scan): a model whose
+  // loop never ends fails with an error naming the node instead of hanging the caller.
+  int64_t max_loop_iterations = 10'000'000;
 };
 
 // One dimension of a declared input/output shape.

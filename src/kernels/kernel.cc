@@ -52,9 +52,30 @@ const Graph* KernelContext::attr_graph(const std::string& name) const {
   return a ? a->g.get() : nullptr;
 }
 
+Result<Tensor> KernelContext::CreateTensor(DType dtype, const Shape& shape) const {
+  if (!IsValidDType(static_cast<int32_t>(dtype)))
+    return Error("cannot create a tensor of type ", DTypeName(dtype));
+  for (int64_t d : shape)
+    if (d < 0) return Error("tensor shape ", ShapeToString(shape), " has a negative dimension");
+  const int64_t count = ShapeElementCount(shape);
+  if (count < 0) return Error("element count of shape ", ShapeToString(shape), " overflows int64");
+  const size_t limit = limits_.max_tensor_bytes;
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(count), DTypeSize(dtype), &bytes) ||
+      bytes > limit)
+    return OutOfRange(node_.Describe(), ": tensor of shape ", ShapeToString(shape), " and type ",
+                      DTypeName(dtype), " needs more than the ", limit,
+                      "-byte limit (SessionOptions::max_tensor_bytes)");
+  Status extents = CheckShapeExtents(shape, limit, "tensor");
+  if (!extents.ok()) return extents.WithContext(node_.Describe());
+  auto t = Tensor::Create(dtype, shape, limit);
+  if (!t.ok()) return t.status().WithContext(node_.Describe());
+  return t;
+}
+
 Result<Tensor*> KernelContext::AllocateOutput(int i, DType dtype, const Shape& shape) {
   if (i < 0 || i >= num_outputs()) return Error("output ", i, " is not declared");
-  PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
+  PE_ASSIGN_OR_RETURN(Tensor t, CreateTensor(dtype, shape));
   outputs_[i] = Value::FromTensor(std::move(t));
   return &outputs_[i].tensor;
 }

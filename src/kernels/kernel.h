@@ -16,6 +16,14 @@
 namespace privedge {
 
 class KernelContext;
+
+// Resource bounds a session imposes on every kernel, so that a hostile model can neither
+// exhaust memory with one gigantic tensor nor spin forever in a loop.
+struct KernelLimits {
+  size_t max_tensor_bytes = size_t{1} << 34;  // largest single tensor a kernel may create
+  int64_t max_loop_iterations = 10'000'000;   // most iterations one Loop node may run
+};
+
 using KernelFn = Status (*)(KernelContext& ctx);
 
 // Runs a subgraph (If/Loop/Scan bodies, SequenceMap) with the given inputs; values of the
@@ -33,6 +41,10 @@ class KernelContext {
   const Node& node() const { return node_; }
   // Version of the node's domain in the model's opset imports (e.g. 13).
   int64_t opset() const { return opset_; }
+
+  // Limits checked by AllocateOutput/CreateTensor and the control-flow kernels.
+  const KernelLimits& limits() const { return limits_; }
+  void set_limits(const KernelLimits& limits) { limits_ = limits; }
 
   // ---- inputs ----
   // Number of input slots the node declares (including omitted optional ones).
@@ -77,6 +89,11 @@ class KernelContext {
   }
   // Allocates output `i` with zeroed storage, checking the size; returns it for writing.
   Result<Tensor*> AllocateOutput(int i, DType dtype, const Shape& shape);
+  // A zeroed tensor for scratch or intermediate results, checked like AllocateOutput: a shape
+  // with a negative extent, an overflowing element count or more than
+  // limits().max_tensor_bytes is an error naming the node. Kernels use this (never the
+  // Tensor(DType, Shape) constructor) whenever the shape comes from input values.
+  Result<Tensor> CreateTensor(DType dtype, const Shape& shape) const;
   std::vector<Value>& outputs() { return outputs_; }
 
   // ---- subgraphs ----
@@ -91,6 +108,7 @@ class KernelContext {
  private:
   const Node& node_;
   int64_t opset_;
+  KernelLimits limits_;
   std::vector<const Value*> inputs_;
   SubgraphRunner runner_;
   std::vector<Value> outputs_;

@@ -2,6 +2,21 @@
 
 namespace privedge {
 
+int64_t ShapeExtentProduct(const Shape& shape) {
+  int64_t product = 1;
+  for (int64_t d : shape)
+    if (d > 0 && __builtin_mul_overflow(product, d, &product)) return -1;
+  return product;
+}
+
+Status CheckShapeExtents(const Shape& shape, size_t limit, const std::string& what) {
+  const int64_t product = ShapeExtentProduct(shape);
+  if (product >= 0 && static_cast<uint64_t>(product) <= limit) return Status::OK();
+  return OutOfRange(what, " has shape ", ShapeToString(shape),
+                    ": its non-zero extents multiply to more than the ", limit,
+                    "-element limit (SessionOptions::max_tensor_bytes), even though it is empty");
+}
+
 std::string TypeInfo::ToString() const {
   switch (kind) {
     case Kind::kUnknown: return "unknown";

@@ -14,6 +14,14 @@ namespace privedge {
 
 struct Graph;
 
+// Product of the non-zero extents of `shape`, or -1 on int64 overflow. For a non-empty tensor
+// this is its element count; for an empty one it is the work a kernel that loops over every
+// axis but the empty one may still do, so hostile models are held to a bound on it too.
+int64_t ShapeExtentProduct(const Shape& shape);
+// An error when ShapeExtentProduct(shape) exceeds `limit` (an empty tensor like [2^20,0,2^20]
+// would otherwise make kernels spin for hours); `what` names the tensor.
+Status CheckShapeExtents(const Shape& shape, size_t limit, const std::string& what);
+
 // One dimension of a static shape: a known extent, a named symbol ("batch"), or unknown.
 struct Dim {
   int64_t value = -1;   // >= 0 when known

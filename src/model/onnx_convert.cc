@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +12,27 @@ namespace privedge {
 namespace {
 
 constexpr int kMaxGraphDepth = 32;  // nested subgraphs deeper than this are refused
+
+// Names end up in one-line error messages; a newline or escape sequence in one would let a
+// model forge or split those lines, so such names are refused outright.
+Status CheckPrintable(const std::string& text, const std::string& what) {
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7f)
+      return InvalidModel(what, " contains a control character (byte ", static_cast<int>(c), ")");
+  return Status::OK();
+}
+
+// Parses a non-negative decimal integer (an external-data offset or length) strictly.
+Result<int64_t> ParseByteCount(const std::string& text, const std::string& label,
+                               const char* key) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < 0 || !std::isdigit(text[0]))
+    return InvalidModel(label, ": external data ", key, " '", text,
+                        "' is not a non-negative integer");
+  return static_cast<int64_t>(v);
+}
 
 std::string TensorLabel(const onnx::TensorProto& p) {
   return p.name().empty() ? std::string("tensor") : "tensor '" + p.name() + "'";
@@ -40,6 +63,8 @@ Result<std::string> ResolveExternalPath(const std::string& base_dir, const std::
   if (!realpath(full.c_str(), real_full))
     return NotFound(label, ": external data file '", location, "' not found next to the model");
   std::string rb(real_base), rf(real_full);
+  if (rf == rb)
+    return InvalidModel(label, ": external data '", location, "' is not a regular file");
   if (rf.compare(0, rb.size(), rb) != 0 || rf.size() <= rb.size() || rf[rb.size()] != '/')
     return InvalidModel(label, ": external data '", location,
                         "' resolves outside the model's folder (symlink?)");
@@ -49,12 +74,17 @@ Result<std::string> ResolveExternalPath(const std::string& base_dir, const std::
 Status ReadExternalData(const onnx::TensorProto& p, const TensorLoadContext& ctx, Tensor& t) {
   std::string location;
   int64_t offset = 0, length = -1;
-  for (const auto& kv : p.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::strtoll(kv.value().c_str(), nullptr, 10);
-    else if (kv.key() == "length") length = std::strtoll(kv.value().c_str(), nullptr, 10);
-  }
   const std::string label = TensorLabel(p);
+  for (const auto& kv : p.external_data()) {
+    if (kv.key() == "location") {
+      location = kv.value();
+      PE_RETURN_IF_ERROR(CheckPrintable(location, label + ": external data location"));
+    } else if (kv.key() == "offset") {
+      PE_ASSIGN_OR_RETURN(offset, ParseByteCount(kv.value(), label, "offset"));
+    } else if (kv.key() == "length") {
+      PE_ASSIGN_OR_RETURN(length, ParseByteCount(kv.value(), label, "length"));
+    }
+  }
   PE_ASSIGN_OR_RETURN(std::string path, ResolveExternalPath(ctx.base_dir, location, label));
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -86,6 +116,7 @@ Status CopyTypedField(const Field& field, Tensor& t, const std::string& label, c
 }  // namespace
 
 Result<Tensor> TensorFromProto(const onnx::TensorProto& p, const TensorLoadContext& ctx) {
+  PE_RETURN_IF_ERROR(CheckPrintable(p.name(), "a tensor name"));
   const std::string label = TensorLabel(p);
   if (!IsValidDType(p.data_type()))
     return NotImplemented(label, ": data type ", p.data_type(), " is not supported");
@@ -93,6 +124,10 @@ Result<Tensor> TensorFromProto(const onnx::TensorProto& p, const TensorLoadConte
   Shape shape(p.dims().begin(), p.dims().end());
   for (int64_t d : shape)
     if (d < 0) return InvalidModel(label, ": negative dimension in shape ", ShapeToString(shape));
+  if (ShapeElementCount(shape) < 0)
+    return InvalidModel(label, ": element count of shape ", ShapeToString(shape),
+                        " overflows int64");
+  PE_RETURN_IF_ERROR(CheckShapeExtents(shape, ctx.max_tensor_bytes, label));
   if (p.has_segment()) return NotImplemented(label, ": segmented tensors are not supported");
   auto created = Tensor::Create(dtype, shape, ctx.max_tensor_bytes);
   if (!created.ok()) return created.status().WithContext(label);
@@ -266,12 +301,18 @@ Result<Graph> GraphFromProto(const onnx::GraphProto& proto, const TensorLoadCont
   if (depth > kMaxGraphDepth)
     return InvalidModel("subgraphs nested deeper than ", kMaxGraphDepth, " levels");
   Graph g;
+  PE_RETURN_IF_ERROR(CheckPrintable(proto.name(), "a graph name"));
   g.name = proto.name();
   for (const auto& init : proto.initializer()) {
     if (init.name().empty()) return InvalidModel("graph '", g.name, "' has an unnamed initializer");
     PE_ASSIGN_OR_RETURN(Tensor t, TensorFromProto(init, ctx));
-    g.initializers[init.name()] = std::move(t);
+    if (!g.initializers.emplace(init.name(), std::move(t)).second)
+      return InvalidModel("graph '", g.name, "': initializer '", init.name(),
+                          "' is defined twice");
   }
+  for (const auto* infos : {&proto.input(), &proto.output(), &proto.value_info()})
+    for (const auto& vi : *infos)
+      PE_RETURN_IF_ERROR(CheckPrintable(vi.name(), "graph '" + g.name + "': a value name"));
   if (proto.sparse_initializer_size() > 0)
     return NotImplemented("graph '", g.name, "': sparse initializers are not supported");
   for (const auto& in : proto.input()) {
@@ -285,6 +326,15 @@ Result<Graph> GraphFromProto(const onnx::GraphProto& proto, const TensorLoadCont
   for (const auto& vi : proto.value_info()) g.value_infos.push_back(ValueInfoFromProto(vi));
   g.nodes.reserve(proto.node_size());
   for (const auto& np : proto.node()) {
+    const std::string where = "graph '" + g.name + "': node #" + std::to_string(g.nodes.size());
+    PE_RETURN_IF_ERROR(CheckPrintable(np.name(), where + " name"));
+    PE_RETURN_IF_ERROR(CheckPrintable(np.op_type(), where + " op_type"));
+    PE_RETURN_IF_ERROR(CheckPrintable(np.domain(), where + " domain"));
+    for (const auto* names : {&np.input(), &np.output()})
+      for (const auto& name : *names)
+        PE_RETURN_IF_ERROR(CheckPrintable(name, where + " input or output name"));
+    for (const auto& a : np.attribute())
+      PE_RETURN_IF_ERROR(CheckPrintable(a.name(), where + " attribute name"));
     Node n;
     n.name = np.name();
     n.op_type = np.op_type();
@@ -295,7 +345,12 @@ Result<Graph> GraphFromProto(const onnx::GraphProto& proto, const TensorLoadCont
       if (!a.ref_attr_name().empty())
         return NotImplemented(n.Describe(), ": attribute references are only valid in functions");
       auto attr = AttributeFromProto(a, ctx, depth);
-      if (!attr.ok()) return attr.status().WithContext(n.Describe());
+      // Errors from a nested node already name it; naming every enclosing node as well
+      // would make one line per nesting level.
+      if (!attr.ok()) {
+        if (attr.status().message().rfind("node ", 0) == 0) return attr.status();
+        return attr.status().WithContext(n.Describe());
+      }
       n.attributes[a.name()] = std::move(attr).value();
     }
     g.nodes.push_back(std::move(n));

@@ -94,7 +94,8 @@ Result<onnx::ModelProto> ParseModel(const void* data, size_t size) {
   stream.SetTotalBytesLimit(INT32_MAX);
   stream.SetRecursionLimit(200);
   if (!proto.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
-    return InvalidModel("not a valid ONNX model: protobuf parsing failed (truncated or not ONNX)");
+    return InvalidModel("not a valid ONNX model: protobuf parsing failed (", size,
+                        " bytes; truncated, corrupt, nested deeper than 200 levels, or not ONNX)");
   return proto;
 }
 
@@ -105,11 +106,18 @@ Status SortAndCheckGraph(Graph& graph, const std::vector<std::string>& outer_nam
   for (const auto& in : graph.inputs) available.insert(in.name);
   for (const auto& [name, t] : graph.initializers) available.insert(name);
 
+  std::set<std::string> graph_defined;
+  for (const auto& in : graph.inputs) graph_defined.insert(in.name);
+  for (const auto& [name, t] : graph.initializers) graph_defined.insert(name);
   const size_t n = graph.nodes.size();
   std::map<std::string, size_t> producer;
   for (size_t i = 0; i < n; ++i) {
     for (const auto& o : graph.nodes[i].outputs) {
       if (o.empty()) continue;
+      // SSA: a value is defined once, so a node may not redefine a graph input or initializer.
+      if (graph_defined.count(o))
+        return InvalidModel(graph.nodes[i].Describe(), ": output '", o,
+                            "' redefines a graph input or initializer");
       if (producer.count(o))
         return InvalidModel(graph.nodes[i].Describe(), ": output '", o,
                             "' is already produced by ", graph.nodes[producer[o]].Describe());
@@ -166,18 +174,22 @@ Status SortAndCheckGraph(Graph& graph, const std::vector<std::string>& outer_nam
     if (!producer.count(out.name) && !available.count(out.name))
       return InvalidModel("graph output '", out.name, "' is not produced by any node");
   }
-  // Subgraphs see everything this graph defines.
+  // Subgraphs see everything this graph defines. An error already naming a (nested) node is
+  // passed up as is, so deep nesting still gives a one-line message.
+  auto in_context = [](const Status& s, const std::string& context) {
+    return s.message().rfind("node ", 0) == 0 ? s : s.WithContext(context);
+  };
   std::vector<std::string> visible(available.begin(), available.end());
   for (const auto& [name, idx] : producer) visible.push_back(name);
   for (Node& node : graph.nodes) {
     for (auto& [key, a] : node.attributes) {
       if (a.g) {
         Status s = SortAndCheckGraph(*a.g, visible);
-        if (!s.ok()) return s.WithContext(node.Describe() + " attribute '" + key + "'");
+        if (!s.ok()) return in_context(s, node.Describe() + " attribute '" + key + "'");
       }
       for (auto& sg : a.graphs) {
         Status s = SortAndCheckGraph(*sg, visible);
-        if (!s.ok()) return s.WithContext(node.Describe() + " attribute '" + key + "'");
+        if (!s.ok()) return in_context(s, node.Describe() + " attribute '" + key + "'");
       }
     }
   }

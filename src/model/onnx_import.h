@@ -11,8 +11,11 @@ namespace privedge {
 struct ImportOptions {
   // Largest tensor (initializer, attribute, external data) accepted, in bytes.
   size_t max_tensor_bytes = size_t{1} << 32;
-  // Run ONNX's static shape inference to annotate intermediate values (best effort).
-  bool infer_shapes = true;
+  // Run ONNX's static shape inference to annotate intermediate values (best effort). Off by
+  // default: libonnx's inference trusts attribute values and dies with SIGFPE on some hostile
+  // models (a pooling stride of 0, a DepthToSpace blocksize whose square overflows), and no
+  // part of privedge needs the annotations yet. Enable only for models from a trusted source.
+  bool infer_shapes = false;
 };
 
 // Reads and imports a model file. External data is resolved relative to the file's folder and

@@ -47,8 +47,9 @@ void FreeNames(const Graph& g, std::set<std::string>& out) {
 }  // namespace
 
 Result<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const Model& model,
-                                                             const KernelRegistry& registry) {
-  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(model));
+                                                             const KernelRegistry& registry,
+                                                             const KernelLimits& limits) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(model, limits));
   PE_RETURN_IF_ERROR(exec->PlanGraph(model.graph, registry));
   return exec;
 }
@@ -135,6 +136,7 @@ Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vect
       args.push_back(v);
     }
     KernelContext ctx(node, scope.plan->opsets[i], std::move(args), runner);
+    ctx.set_limits(limits_);
     Status status;
     try {
       status = scope.plan->kernels[i](ctx);
@@ -150,6 +152,13 @@ Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vect
     std::vector<Value>& outs = ctx.outputs();
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k].empty()) continue;
+      // Outputs that share their input's storage (Reshape, Expand of an empty tensor...) never
+      // pass through CreateTensor, so bound their extents here before later kernels loop.
+      if (outs[k].is_tensor()) {
+        PE_RETURN_IF_ERROR(CheckShapeExtents(outs[k].tensor.shape(), limits_.max_tensor_bytes,
+                                             node.Describe() + ": output '" + node.outputs[k] +
+                                                 "'"));
+      }
       scope.values[node.outputs[k]] = std::move(outs[k]);
     }
     for (const auto& dead : scope.plan->release_after[i]) scope.values.erase(dead);

@@ -16,8 +16,10 @@ namespace privedge {
 class GraphExecutor {
  public:
   // Looks up a kernel for every node (subgraphs included); errors name unsupported operators.
+  // Every kernel runs under `limits` (tensor size, loop iterations).
   static Result<std::unique_ptr<GraphExecutor>> Create(const Model& model,
-                                                       const KernelRegistry& registry);
+                                                       const KernelRegistry& registry,
+                                                       const KernelLimits& limits = {});
 
   // Runs the main graph with `inputs` bound by name; returns the graph outputs in order.
   Result<std::vector<Value>> Run(const std::vector<std::pair<std::string, Value>>& inputs) const;
@@ -31,13 +33,15 @@ class GraphExecutor {
     std::unordered_map<std::string, Value> initializers;
   };
 
-  explicit GraphExecutor(const Model& model) : model_(model) {}
+  GraphExecutor(const Model& model, const KernelLimits& limits)
+      : model_(model), limits_(limits) {}
   Status PlanGraph(const Graph& graph, const KernelRegistry& registry);
   Result<std::vector<Value>> RunGraph(const Graph& graph, std::vector<Value> inputs,
                                       const std::vector<std::string>& input_names,
                                       const Scope* parent) const;
 
   const Model& model_;
+  KernelLimits limits_;
   std::unordered_map<const Graph*, GraphPlan> plans_;
 };
 

@@ -41,7 +41,7 @@ TensorInfo TensorInfoFromValueInfo(const ValueInfo& vi) {
 
 namespace {
 
-Status CheckInput(const TensorInfo& info, const Value& v,
+Status CheckInput(const TensorInfo& info, const Value& v, size_t max_tensor_bytes,
                   std::map<std::string, int64_t>& symbols) {
   if (info.kind == "tensor" && !v.is_tensor())
     return InvalidArgument("input '", info.name, "': expected a tensor");
@@ -53,6 +53,7 @@ Status CheckInput(const TensorInfo& info, const Value& v,
   if (info.dtype != DType::kUndefined && t.dtype() != info.dtype)
     return InvalidArgument("input '", info.name, "': expected type ", DTypeName(info.dtype),
                            ", got ", DTypeName(t.dtype()));
+  PE_RETURN_IF_ERROR(CheckShapeExtents(t.shape(), max_tensor_bytes, "input '" + info.name + "'"));
   if (!info.has_shape) return Status::OK();
   if (t.rank() != info.shape.size())
     return InvalidArgument("input '", info.name, "': expected shape ", info.ToString(), " (rank ",
@@ -91,8 +92,11 @@ Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptio
   }
   for (const auto& out : impl->model.graph.outputs)
     impl->outputs.push_back(TensorInfoFromValueInfo(out));
+  KernelLimits limits;
+  limits.max_tensor_bytes = options.max_tensor_bytes;
+  limits.max_loop_iterations = options.max_loop_iterations;
   PE_ASSIGN_OR_RETURN(impl->executor,
-                      GraphExecutor::Create(impl->model, KernelRegistry::Global()));
+                      GraphExecutor::Create(impl->model, KernelRegistry::Global(), limits));
   return impl;
 }
 
@@ -114,7 +118,7 @@ Result<std::vector<Value>> Session::Impl::RunValues(
       return InvalidArgument("unknown input '", name, "' (model inputs: ", known, ")");
     }
     if (!seen.insert(name).second) return InvalidArgument("input '", name, "' given twice");
-    PE_RETURN_IF_ERROR(CheckInput(*info, v, symbols));
+    PE_RETURN_IF_ERROR(CheckInput(*info, v, options.max_tensor_bytes, symbols));
   }
   for (const auto& i : inputs) {
     if (!seen.count(i.name) && !overridable.count(i.name) && i.kind != "optional")

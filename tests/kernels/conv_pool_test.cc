@@ -69,6 +69,16 @@ TEST(ConvPoolTest, Conv3DDouble) {
   EXPECT_EQ(Values<double>((*r)[0]), (std::vector<double>{24}));
 }
 
+TEST(ConvPoolTest, ConvFloat16AccumulatesInFloat) {
+  // 2048 + 1 + 1 is not representable step by step in float16 (spacing 2 above 2048).
+  Tensor x = Tensor::FromVector<Float16>({Float16(2048), Float16(1), Float16(1)}, {1, 1, 3});
+  Tensor w = Tensor::FromVector<Float16>({Float16(1), Float16(1), Float16(1)}, {1, 1, 3});
+  auto r = RunOp("Conv", {x, w});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].dtype(), DType::kFloat16);
+  EXPECT_EQ(static_cast<float>((*r)[0].data<Float16>()[0]), 2050.0f);
+}
+
 TEST(ConvPoolTest, ConvTranspose) {
   Tensor x = Tensor::FromVector<float>({1, 2}, {1, 1, 2});
   Tensor w = Tensor::FromVector<float>({1, 1, 1}, {1, 1, 3});

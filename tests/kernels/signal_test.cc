@@ -33,6 +33,10 @@ TEST(SignalTest, DftRealInput) {
   auto cut = RunOp("DFT", {x, Tensor::Scalar<int64_t>(2)});
   ASSERT_TRUE(cut.ok());
   ExpectNear(Floats((*cut)[0]), {3, 0, -1, 0});
+  // DFT-20 takes the axis as input 2 (here -2, the default, which is axis 1 again).
+  auto v20 = RunOp("DFT", {x, Tensor(), Tensor::Scalar<int64_t>(-2)}, {}, 1, 20);
+  ASSERT_TRUE(v20.ok()) << v20.status().ToString();
+  ExpectNear(Floats((*v20)[0]), Floats((*r)[0]));
 }
 
 TEST(SignalTest, DftInverseRoundTripAndErrors) {

@@ -82,7 +82,15 @@ Status Loop(KernelContext& ctx) {
     if (v) carried[i] = *v;  // an omitted input is an empty optional
   }
   std::vector<std::vector<Tensor>> scans(num_scans);
+  std::vector<size_t> scan_bytes(num_scans, 0);
+  const KernelLimits& limits = ctx.limits();
   for (int64_t iter = 0; (!has_max || iter < max_trips) && cond; ++iter) {
+    // Without this a body whose cond never turns false (or a gigantic M) would hang the caller.
+    if (iter >= limits.max_loop_iterations)
+      return ctx.Error("stopped after ", limits.max_loop_iterations,
+                       " iterations (SessionOptions::max_loop_iterations); trip count ",
+                       has_max ? std::to_string(max_trips) : std::string("none"),
+                       ", cond still true");
     std::vector<Value> inputs;
     inputs.reserve(num_carried + 2);
     inputs.push_back(Value::FromTensor(Tensor::Scalar<int64_t>(iter)));
@@ -94,6 +102,13 @@ Status Loop(KernelContext& ctx) {
     for (size_t k = 0; k < num_scans; ++k) {
       Value& v = outs[1 + num_carried + k];
       if (!v.is_tensor()) return ctx.Error("scan output ", k, " of the body must be a tensor");
+      // The steps become one stacked tensor, so they are held to the single-tensor limit as
+      // they accumulate (plus a per-step overhead, so empty steps are not free).
+      scan_bytes[k] += v.tensor.nbytes() + sizeof(Tensor) + 64;
+      if (scan_bytes[k] > limits.max_tensor_bytes)
+        return ctx.Error("scan output ", k, " would exceed the ", limits.max_tensor_bytes,
+                         "-byte tensor limit (SessionOptions::max_tensor_bytes) after ", iter + 1,
+                         " iterations");
       scans[k].push_back(std::move(v.tensor));
     }
   }
@@ -180,6 +195,9 @@ Status ScanV9(KernelContext& ctx, const Graph& body, size_t num_scan_inputs) {
     xs.push_back(x);
   }
   if (length < 0) return ctx.Error("Scan needs at least one scan input");
+  if (length > ctx.limits().max_loop_iterations)
+    return ctx.Error("scan of ", length, " steps exceeds the limit of ",
+                     ctx.limits().max_loop_iterations, " (SessionOptions::max_loop_iterations)");
   std::vector<std::vector<Tensor>> steps(static_cast<size_t>(length));
   for (int64_t t = 0; t < length; ++t) {
     for (size_t m = 0; m < num_scan_inputs; ++m) {
@@ -225,6 +243,12 @@ Status ScanV8(KernelContext& ctx, const Graph& body, size_t num_scan_inputs) {
   }
   const int64_t batch = xs[0]->dim(0);
   const int64_t max_len = xs[num_states]->dim(1);
+  // Extents of empty inputs are not bounded by their memory, so bound the work they ask for.
+  int64_t total_steps = 0;
+  if (__builtin_mul_overflow(batch, max_len, &total_steps) ||
+      total_steps > ctx.limits().max_loop_iterations)
+    return ctx.Error("scan of ", batch, " rows x ", max_len, " steps exceeds the limit of ",
+                     ctx.limits().max_loop_iterations, " (SessionOptions::max_loop_iterations)");
   for (size_t i = 0; i < xs.size(); ++i)
     if (xs[i]->dim(0) != batch || (i >= num_states && xs[i]->dim(1) != max_len))
       return ctx.Error("input ", 1 + i, " has shape ", ShapeToString(xs[i]->shape()),
@@ -288,13 +312,13 @@ Status ScanV8(KernelContext& ctx, const Graph& body, size_t num_scan_inputs) {
       Shape shape = t.shape();
       shape[0] = max_len;
       shape.insert(shape.begin(), batch);
-      PE_ASSIGN_OR_RETURN(t, Tensor::Create(t.dtype(), shape));
+      PE_ASSIGN_OR_RETURN(t, ctx.CreateTensor(t.dtype(), shape));
       ctx.set_output(out, std::move(t));
       continue;
     }
     for (Tensor& step : padded[k])
       if (!step.defined()) {
-        PE_ASSIGN_OR_RETURN(step, Tensor::Create(samples[k].dtype(), samples[k].shape()));
+        PE_ASSIGN_OR_RETURN(step, ctx.CreateTensor(samples[k].dtype(), samples[k].shape()));
       }
     PE_ASSIGN_OR_RETURN(Tensor flat, StackAlongAxis(ctx, padded[k], 0));
     Shape shape = flat.shape();

@@ -41,7 +41,7 @@ Result<Tensor> SliceAlongAxis(const KernelContext& ctx, const Tensor& t, int64_t
                      " of shape ", ShapeToString(in));
   Shape out_shape = in;
   out_shape[axis] = len;
-  PE_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(t.dtype(), out_shape));
+  PE_ASSIGN_OR_RETURN(Tensor out, ctx.CreateTensor(t.dtype(), out_shape));
   const int64_t outer = Extent(in, 0, axis);
   const int64_t inner = Extent(in, axis + 1, in.size());
   for (int64_t o = 0; o < outer; ++o)
@@ -75,7 +75,7 @@ Result<Tensor> ConcatAlongAxis(const KernelContext& ctx, const std::vector<Tenso
                        " along axis ", axis);
     out_shape[axis] += p.shape()[axis];
   }
-  PE_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(parts[0].dtype(), out_shape));
+  PE_ASSIGN_OR_RETURN(Tensor out, ctx.CreateTensor(parts[0].dtype(), out_shape));
   const int64_t outer = Extent(first, 0, axis);
   const int64_t inner = Extent(first, axis + 1, first.size());
   int64_t dst = 0;
@@ -123,9 +123,7 @@ Result<Tensor> EmptyStack(const KernelContext& ctx, const ValueInfo& element_inf
   if (axis < 0) axis += rank + 1;
   if (axis < 0 || axis > rank) axis = 0;  // the declared rank is unknown or disagrees
   shape.insert(shape.begin() + axis, 0);
-  auto t = Tensor::Create(dtype, shape);
-  if (!t.ok()) return ctx.Error("cannot create the empty output '", element_info.name, "'");
-  return t;
+  return ctx.CreateTensor(dtype, shape);
 }
 
 Result<int64_t> ReadScalarInt(const KernelContext& ctx, int i, const char* what) {

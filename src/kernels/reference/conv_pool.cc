@@ -69,8 +69,8 @@ Result<WindowAttrs> ReadWindowAttrs(const KernelContext& ctx, size_t rank,
   if (ctx.has_attr("kernel_shape")) {
     a.kernel = ctx.attr_ints("kernel_shape");
     if (!kernel_from_weights.empty() && a.kernel != kernel_from_weights)
-      return ctx.Error("kernel_shape ", ShapeToString(a.kernel), " does not match W's spatial shape ",
-                       ShapeToString(kernel_from_weights));
+      return ctx.Error("kernel_shape ", ShapeToString(a.kernel),
+                       " does not match W's spatial shape ", ShapeToString(kernel_from_weights));
   } else if (!kernel_from_weights.empty()) {
     a.kernel = kernel_from_weights;
   } else {
@@ -195,10 +195,12 @@ Result<ConvSetup> PrepareConv(const KernelContext& ctx, const Shape& x, const Sh
     return ctx.Error("W must have the rank of X (", x.size(), "), got ", ShapeToString(w));
   ConvSetup s;
   s.dims = {x[0], x[1], w[0], ctx.attr_int("group", 1)};
-  if (s.dims.group < 1) return ctx.Error("group must be >= 1, got ", s.dims.group);
+  if (s.dims.group < 1 || s.dims.group > kMaxWindowValue)
+    return ctx.Error("group must be in [1, ", kMaxWindowValue, "], got ", s.dims.group);
   if (w[1] * s.dims.group != x[1] || w[0] % s.dims.group != 0)
-    return ctx.Error("X ", ShapeToString(x), " and W ", ShapeToString(w), " do not agree with group ",
-                     s.dims.group, " (expected C == W[1] * group and M divisible by group)");
+    return ctx.Error("X ", ShapeToString(x), " and W ", ShapeToString(w),
+                     " do not agree with group ", s.dims.group,
+                     " (expected C == W[1] * group and M divisible by group)");
   const Shape image(x.begin() + 2, x.end());
   PE_ASSIGN_OR_RETURN(WindowAttrs attrs,
                       ReadWindowAttrs(ctx, image.size(), Shape(w.begin() + 2, w.end())));
@@ -220,10 +222,12 @@ Result<ConvSetup> PrepareConvTranspose(const KernelContext& ctx, const Shape& x,
     return ctx.Error("W must have the rank of X (", x.size(), "), got ", ShapeToString(w));
   ConvSetup s;
   const int64_t group = ctx.attr_int("group", 1);
-  if (group < 1) return ctx.Error("group must be >= 1, got ", group);
+  if (group < 1 || group > kMaxWindowValue)
+    return ctx.Error("group must be in [1, ", kMaxWindowValue, "], got ", group);
   if (w[0] != x[1] || x[1] % group != 0)
-    return ctx.Error("X ", ShapeToString(x), " and W ", ShapeToString(w), " do not agree with group ",
-                     group, " (expected W[0] == C and C divisible by group)");
+    return ctx.Error("X ", ShapeToString(x), " and W ", ShapeToString(w),
+                     " do not agree with group ", group,
+                     " (expected W[0] == C and C divisible by group)");
   s.dims = {x[0], x[1], w[1] * group, group};
   const size_t r = x.size() - 2;
   const Shape input(x.begin() + 2, x.end());

@@ -176,16 +176,30 @@ Status Xor(KernelContext& ctx) {
   return Predicate(ctx, kBoolType, [](bool a, bool b) { return a != b; });
 }
 
-// slope broadcasts to x's shape (one direction only): the output has x's shape.
+// slope broadcasts to x's shape (one direction only): the output has x's shape. Before opset 7
+// a 1-D slope of length C applied per channel (axis 1), as PyTorch's exports of that era expect.
 Status PRelu(KernelContext& ctx) {
   PE_ASSIGN_OR_RETURN(std::vector<const Tensor*> in, RequireInputs(ctx, 2));
-  Result<Shape> shape = BroadcastShapes({in[0]->shape(), in[1]->shape()});
-  if (!shape.ok() || *shape != in[0]->shape())
+  PE_RETURN_IF_ERROR(CheckSameTypes(ctx, in));
+  const Tensor& x = *in[0];
+  Tensor slope = *in[1];
+  if (ctx.opset() < 7 && slope.rank() == 1 && x.rank() >= 2 && slope.dim(0) == x.dim(1) &&
+      slope.dim(0) != 1) {
+    Shape per_channel(x.rank() - 1, 1);
+    per_channel[0] = slope.dim(0);
+    slope = slope.Reshaped(per_channel);
+  }
+  Result<Shape> shape = BroadcastShapes({x.shape(), slope.shape()});
+  if (!shape.ok() || *shape != x.shape())
     return ctx.Error("slope shape ", ShapeToString(in[1]->shape()),
-                     " does not broadcast to the input shape ", ShapeToString(in[0]->shape()));
-  return Arithmetic(ctx, kNumericTypes, [](auto x, auto slope) {
-    return IsNegative(x) ? Arith(x, slope, [](auto p, auto q) { return p * q; }) : x;
-  });
+                     " does not broadcast to the input shape ", ShapeToString(x.shape()));
+  return Named(ctx, kNumericTypes(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    return BroadcastBinary<T, T, T>(ctx, x, slope, [&](const T& a, const T& b) {
+      auto v = Widen(a);
+      return T(IsNegative(v) ? Arith(v, Widen(b), [](auto p, auto q) { return p * q; }) : v);
+    });
+  }));
 }
 
 Status Where(KernelContext& ctx) {

@@ -49,9 +49,12 @@ std::array<double, 4> RoiBilinear(const T* plane, int64_t h, int64_t w, double y
 }
 
 // Adaptive sampling: about one sample per input pixel of the bin (none for empty or NaN bins).
+// Capped so a malformed RoI cannot demand billions of samples per bin; bins wider than the cap
+// are absurd on real feature maps.
+constexpr double kMaxAdaptiveSamples = 1024;
 int64_t AdaptiveSamples(double bin) {
   if (!(bin > 0)) return 0;
-  return static_cast<int64_t>(std::ceil(std::min(bin, 1e6)));
+  return static_cast<int64_t>(std::ceil(std::min(bin, kMaxAdaptiveSamples)));
 }
 
 template <class T>
@@ -168,9 +171,8 @@ Status RoiAlign(KernelContext& ctx) {
                                             ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
   if (coord != "half_pixel" && coord != "output_half_pixel")
     return ctx.Error(
-        "coordinate_transformation_mode must be half_pixel or output_half_pixel, "
-        "got '",
-        coord, "'");
+        "coordinate_transformation_mode must be half_pixel or output_half_pixel, got '", coord,
+        "'");
   o.half_pixel = coord == "half_pixel";
   PE_ASSIGN_OR_RETURN(
       Tensor * y, ctx.AllocateOutput(0, x->dtype(), {rois->dim(0), x->dim(1), o.out_h, o.out_w}));
@@ -195,6 +197,8 @@ Status NonMaxSuppression(KernelContext& ctx) {
   int64_t max_per_class = 0;
   if (const Tensor* t = scalar(2)) max_per_class = t->GetAsInt64(0);
   const double iou_threshold = scalar(3) ? scalar(3)->GetAsDouble(0) : 0.0;
+  if (!(iou_threshold >= 0 && iou_threshold <= 1))
+    return ctx.Error("iou_threshold must be in [0, 1], got ", iou_threshold);
   const bool has_score_threshold = scalar(4) != nullptr;
   const double score_threshold = has_score_threshold ? scalar(4)->GetAsDouble(0) : 0.0;
   const bool center_point = ctx.attr_int("center_point_box", 0) != 0;
@@ -209,9 +213,12 @@ Status NonMaxSuppression(KernelContext& ctx) {
     for (int64_t cl = 0; cl < num_classes; ++cl) {
       const int64_t base = (b * num_classes + cl) * num_boxes;
       std::vector<int64_t> order;
-      for (int64_t i = 0; i < num_boxes; ++i)
-        if (!has_score_threshold || scores->GetAsDouble(base + i) > score_threshold)
-          order.push_back(i);
+      for (int64_t i = 0; i < num_boxes; ++i) {
+        const double score = scores->GetAsDouble(base + i);
+        // A NaN score cannot be ranked (and would break the sort's ordering), so it is dropped.
+        if (std::isnan(score) || (has_score_threshold && !(score > score_threshold))) continue;
+        order.push_back(i);
+      }
       // Highest score first; ties keep the lower box index first.
       std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) {
         return scores->GetAsDouble(base + p) > scores->GetAsDouble(base + q);
@@ -219,12 +226,9 @@ Status NonMaxSuppression(KernelContext& ctx) {
       std::vector<int64_t> kept;
       for (int64_t i : order) {
         if (static_cast<int64_t>(kept.size()) >= max_per_class) break;
-        bool suppressed = false;
-        for (int64_t k : kept)
-          if (IntersectionOverUnion(all[i], all[k]) > iou_threshold) {
-            suppressed = true;
-            break;
-          }
+        const bool suppressed = std::any_of(kept.begin(), kept.end(), [&](int64_t k) {
+          return IntersectionOverUnion(all[i], all[k]) > iou_threshold;
+        });
         if (suppressed) continue;
         kept.push_back(i);
         selected.insert(selected.end(), {b, cl, i});

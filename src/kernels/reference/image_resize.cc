@@ -1,4 +1,5 @@
-// Resize (opset 10, 11, 13) and Upsample (opset 7, 9): separable N-d interpolation.
+// Resize (opset 10-19: axes, keep_aspect_ratio_policy and half_pixel_symmetric included; no
+// antialias) and Upsample (opset 7, 9): separable N-d interpolation.
 //
 // Every output coordinate along every axis is mapped back to an input coordinate, which gives a
 // short list of weighted input taps per axis (1 for nearest, 2 for linear, 4 for cubic). An
@@ -471,7 +472,8 @@ Status ResizeKernel(KernelContext& ctx) {
     PE_ASSIGN_OR_RETURN(t, TargetFromSizes(ctx, *x, full, axes,
                                            ctx.attr_string("keep_aspect_ratio_policy", "stretch")));
   }
-  if (roi) {
+  // roi only matters to tf_crop_and_resize; other modes ignore whatever exporters put there.
+  if (roi && o.coord == CoordMode::kTfCropAndResize) {
     const std::vector<double> r = ToDoubleVector(*roi);
     if (r.size() != 2 * axes.size())
       return ctx.Error("roi has ", r.size(), " elements, expected ", 2 * axes.size());

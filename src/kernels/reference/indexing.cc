@@ -158,6 +158,24 @@ Status GatherND(KernelContext& ctx) {
   return Status::OK();
 }
 
+// Integer reductions wrap around (two's complement) instead of overflowing.
+template <class T>
+T ReduceAdd(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  } else {
+    return CastValue<T>(a + b);
+  }
+}
+template <class T>
+T ReduceMul(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  } else {
+    return CastValue<T>(a * b);
+  }
+}
+
 // Writes block k of `updates` (k * block .. ) into `out` at targets[k], combining with the
 // existing value according to the reduction attribute (opset 16+).
 Status ApplyScatter(KernelContext& ctx, const Tensor& updates, Tensor& out,
@@ -182,8 +200,8 @@ Status ApplyScatter(KernelContext& ctx, const Tensor& updates, Tensor& out,
       for (int64_t e = 0; e < block; ++e) {
         T& dst = y[targets[k] + e];
         const T src = u[static_cast<int64_t>(k) * block + e];
-        if (reduction == "add") dst = CastValue<T>(dst + src);
-        else if (reduction == "mul") dst = CastValue<T>(dst * src);
+        if (reduction == "add") dst = ReduceAdd(dst, src);
+        else if (reduction == "mul") dst = ReduceMul(dst, src);
         else if (reduction == "max") dst = src > dst ? src : dst;
         else dst = src < dst ? src : dst;
       }

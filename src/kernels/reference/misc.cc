@@ -188,8 +188,8 @@ void TfIdfRows(const std::vector<K>& x, int64_t rows, int64_t cols, const NgramP
     for (int64_t n = p.min_n; n <= last_n; ++n) {
       const auto& grams = pool[n - 1];
       if (grams.empty()) continue;
-      // Unigrams do not depend on the skip, so count them once.
-      // Skips that cannot fit two items in the row add nothing.
+      // Unigrams do not depend on the skip, so count them once; skips wider than the row
+      // cannot fit a second item.
       const int64_t max_skip = n == 1 ? 0 : std::min(p.max_skip, cols);
       for (int64_t skip = 0; skip <= max_skip; ++skip) {
         const int64_t stride = skip + 1;

@@ -115,7 +115,7 @@ Status TopK(KernelContext& ctx) {
   Shape out_shape = x->shape();
   out_shape[v.axis] = k;
   PE_ASSIGN_OR_RETURN(Tensor * values, ctx.AllocateOutput(0, x->dtype(), out_shape));
-  Tensor indices_storage(DType::kInt64, out_shape);
+  PE_ASSIGN_OR_RETURN(Tensor indices_storage, ctx.CreateTensor(DType::kInt64, out_shape));
   Tensor* indices = &indices_storage;
   if (ctx.wants_output(1)) {
     PE_ASSIGN_OR_RETURN(indices, ctx.AllocateOutput(1, DType::kInt64, out_shape));

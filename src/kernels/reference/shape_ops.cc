@@ -220,7 +220,8 @@ Status Split(KernelContext& ctx) {
   }
   int64_t total = 0;
   for (int64_t s : split) {
-    if (s < 0) return ctx.Error("split sizes must be >= 0, got ", ShapeToString(split));
+    if (s < 0 || s > dim)
+      return ctx.Error("split sizes must be in [0, ", dim, "], got ", ShapeToString(split));
     total += s;
   }
   if (static_cast<int64_t>(split.size()) != n || total != dim)

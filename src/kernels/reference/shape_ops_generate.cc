@@ -112,6 +112,7 @@ Status EyeLike(KernelContext& ctx) {
   const Tensor one = ScalarOfType(dtype, 1);
   const int64_t rows = x->shape()[0], cols = x->shape()[1], k = ctx.attr_int("k", 0);
   ElementCopier copy(one, *out);
+  if (k >= cols || k <= -rows) return Status::OK();  // the diagonal misses the matrix
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t j = i + k;
     if (j >= 0 && j < cols) copy(i * cols + j, 0);
@@ -164,8 +165,8 @@ Status Dropout(KernelContext& ctx) {
       training = t->GetAsInt64(0) != 0;
     }
   } else if (ctx.opset() < 7) {
-    training = ctx.attr_int("is_test", 0) == 0 && ctx.opset() > 0 &&
-               ctx.has_attr("is_test");
+    // Only an explicit is_test=0 asks for training behaviour in an inference engine.
+    training = ctx.has_attr("is_test") && ctx.attr_int("is_test", 1) == 0;
   }
   if (!(ratio >= 0 && ratio < 1)) return ctx.Error("ratio must be in [0, 1), got ", ratio);
   const DType mask_type = ctx.opset() >= 10 ? DType::kBool : x->dtype();

@@ -60,8 +60,11 @@ Status DepthToSpace(KernelContext& ctx) {
   const int64_t oc = c / (b * b);
   const std::string mode = ctx.attr_string("mode", "DCR");
   const Shape out_shape = {n, oc, h * b, w * b};
-  if (mode == "DCR") return PermuteView(ctx, *x, {n, b, b, oc, h, w}, {0, 3, 4, 1, 5, 2}, out_shape);
-  if (mode == "CRD") return PermuteView(ctx, *x, {n, oc, b, b, h, w}, {0, 1, 4, 2, 5, 3}, out_shape);
+  // DCR: depth is (row offset, column offset, channel); CRD: (channel, row, column).
+  if (mode == "DCR")
+    return PermuteView(ctx, *x, {n, b, b, oc, h, w}, {0, 3, 4, 1, 5, 2}, out_shape);
+  if (mode == "CRD")
+    return PermuteView(ctx, *x, {n, oc, b, b, h, w}, {0, 1, 4, 2, 5, 3}, out_shape);
   return ctx.Error("mode must be DCR or CRD, got '", mode, "'");
 }
 

@@ -33,17 +33,17 @@ Status CheckOutputSize(const KernelContext& ctx, const Shape& shape) {
 // Transforms `in` (zero-padded or truncated to n) into n frequency bins, or the inverse
 // transform (scaled by 1/n) when `inverse`.
 std::vector<Complex> NaiveDft(const std::vector<Complex>& in, int64_t n, bool inverse) {
-  std::vector<Complex> out(static_cast<size_t>(n));
+  // Twiddle factors indexed by (j * k) mod n: exact periodicity and one sin/cos per residue.
   const double sign = inverse ? 1.0 : -1.0;
+  std::vector<Complex> twiddle(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r)
+    twiddle[r] = std::polar(
+        1.0, sign * 2 * std::numbers::pi * static_cast<double>(r) / static_cast<double>(n));
+  std::vector<Complex> out(static_cast<size_t>(n));
   const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(in.size()));
   for (int64_t k = 0; k < n; ++k) {
     Complex acc = 0;
-    for (int64_t j = 0; j < m; ++j) {
-      // Reduce j*k modulo n first so the angle stays small and accurate.
-      const double angle =
-          sign * 2 * std::numbers::pi * static_cast<double>((j * k) % n) / static_cast<double>(n);
-      acc += in[j] * Complex(std::cos(angle), std::sin(angle));
-    }
+    for (int64_t j = 0; j < m; ++j) acc += in[j] * twiddle[(j * k) % n];
     out[k] = inverse ? acc / static_cast<double>(n) : acc;
   }
   return out;
@@ -114,11 +114,18 @@ Status Dft(KernelContext& ctx) {
                      ShapeToString(x->shape()));
   if (!IsFloatingDType(x->dtype()))
     return ctx.Error("input must be a float tensor, got ", DTypeName(x->dtype()));
+  // DFT-20 moved the axis from an attribute (default 1) to input 2 (default -2).
   int64_t axis = ctx.attr_int("axis", 1);
+  if (ctx.opset() >= 20) {
+    axis = -2;
+    if (ctx.has_input(2)) {
+      PE_ASSIGN_OR_RETURN(axis, ScalarInt(ctx, 2, "axis"));
+    }
+  }
+  const int64_t given_axis = axis;
   if (axis < 0) axis += rank;
   if (axis < 1 || axis > rank - 2)
-    return ctx.Error("axis ", ctx.attr_int("axis", 1), " must name a signal axis in [1, ", rank - 2,
-                     "]");
+    return ctx.Error("axis ", given_axis, " must name a signal axis in [1, ", rank - 2, "]");
   const bool inverse = ctx.attr_int("inverse", 0) != 0;
   const bool onesided = ctx.attr_int("onesided", 0) != 0;
   int64_t n = x->dim(axis);
