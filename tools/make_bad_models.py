@@ -201,6 +201,10 @@ def tensor_cases(d):
         "tensor 'w': float_data holds 3 values but shape [4] needs 4", init_model(t))
     t = helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0])
     t.data_type = 99
+    t = raw_tensor("w", TensorProto.FLOAT, [1 << 20, 0, 1 << 20])
+    add(d, "empty_initializer_extents.onnx", "an empty initializer of shape [2^20,0,2^20]",
+        "tensor 'w' has shape [1048576,0,1048576]: its non-zero extents multiply to more than",
+        init_model(t))
     add(d, "bad_dtype.onnx", "initializer of data type 99",
         "tensor 'w': data type 99 is not supported", init_model(t))
     bad = helper.make_tensor("v", TensorProto.FLOAT, [2], [1.0, 2.0])
@@ -331,6 +335,30 @@ def runtime_cases(d):
     add(d, "concat_bad_axis.onnx", "Concat along axis 5 of rank-2 tensors", "node 'c' (Concat)",
         model([helper.make_node("Concat", ["m1", "m1"], ["y"], name="c", axis=5)], [],
               [out("y")], [m1]))
+    x4 = helper.make_tensor("x4", TensorProto.FLOAT, [1, 1, 2, 2], [1.0, 2.0, 3.0, 4.0])
+    # libonnx's shape inference divides by the stride and dies with SIGFPE on this one, which
+    # is why privedge does not run it on untrusted models.
+    add(d, "pool_zero_stride.onnx", "MaxPool with strides [0, 0]",
+        "node 'pool' (MaxPool): strides values must be in [1, 2147483648], got 0",
+        model([helper.make_node("MaxPool", ["x4"], ["y"], name="pool", kernel_shape=[1, 1],
+                                strides=[0, 0])], [], [out("y")], [x4]))
+    add(d, "depth_to_space_huge_block.onnx", "DepthToSpace with blocksize 2^40 (its square "
+        "overflows)", "node 'd2s' (DepthToSpace): blocksize must be in [1, 2^31]",
+        model([helper.make_node("DepthToSpace", ["x4"], ["y"], name="d2s", blocksize=1 << 40)],
+              [], [out("y")], [x4]))
+    # Empty tensors cost no memory, but kernels looping over the other axes would spin for
+    # hours (Softmax, TopK, CumSum...), so their extents are bounded too.
+    add(d, "empty_huge_extents.onnx", "ConstantOfShape [2^20,0,2^20] feeding Softmax",
+        "node 'empty' (ConstantOfShape): tensor has shape [1048576,0,1048576]: its non-zero "
+        "extents multiply to more than",
+        model([helper.make_node("ConstantOfShape", ["shape"], ["e"], name="empty"),
+               helper.make_node("Softmax", ["e"], ["y"], name="softmax", axis=1)], [],
+              [out("y")], [const("shape", [1 << 20, 0, 1 << 20])]))
+    nothing = raw_tensor("nothing", TensorProto.FLOAT, [0])
+    add(d, "empty_reshape_extents.onnx", "Reshape of an empty tensor to [2^20,0,2^20]",
+        "node 'r' (Reshape): output 'y' has shape [1048576,0,1048576]",
+        model([helper.make_node("Reshape", ["nothing", "shape"], ["y"], name="r", allowzero=1)],
+              [], [out("y")], [nothing, const("shape", [1 << 20, 0, 1 << 20])], opset=14))
     add(d, "loop_forever.onnx", "Loop with no trip count whose cond stays true",
         "node 'forever' (Loop): stopped after", infinite_loop())
     # Fails only once the stacked steps pass SessionOptions::max_tensor_bytes: with the 4 GiB

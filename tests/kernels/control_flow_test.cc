@@ -7,6 +7,8 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
+
 using testing::IntAttr;
 using testing::IntsAttr;
 
@@ -51,10 +53,6 @@ Value T(const std::vector<float>& v, Shape s) {
   return Value::FromTensor(Tensor::FromVector<float>(v, std::move(s)));
 }
 Value I64(int64_t v) { return Value::FromTensor(Tensor::Scalar<int64_t>(v)); }
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 // Elementwise sum of two float tensors of the same shape.
 Tensor Add(const Tensor& a, const Tensor& b) {

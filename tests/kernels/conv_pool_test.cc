@@ -7,16 +7,13 @@
 namespace privedge {
 namespace {
 
+using testing::Values;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
 using testing::StringAttr;
-
-template <class T>
-std::vector<T> Values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
 
 std::vector<float> Iota(int n) {
   std::vector<float> v(n);

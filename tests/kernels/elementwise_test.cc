@@ -9,17 +9,12 @@
 namespace privedge {
 namespace {
 
+using testing::Values;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::RunOp;
 using testing::StringAttr;
-
-template <class T>
-std::vector<T> Values(const Tensor& t) {
-  const T* p = t.data<T>();
-  EXPECT_NE(p, nullptr) << "tensor has type " << DTypeName(t.dtype());
-  return p ? std::vector<T>(p, p + t.numel()) : std::vector<T>{};
-}
 
 template <class T>
 Tensor Vec(std::vector<T> v, Shape shape = {}) {

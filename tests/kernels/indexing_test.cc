@@ -5,16 +5,14 @@
 namespace privedge {
 namespace {
 
+using testing::Values;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
 using testing::StringAttr;
 
-template <class T>
-std::vector<T> Values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
 Tensor I64(const std::vector<int64_t>& v, Shape shape = {}) {
   if (shape.empty()) shape = {static_cast<int64_t>(v.size())};
   return Tensor::FromVector<int64_t>(v, shape);

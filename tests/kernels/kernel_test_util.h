@@ -16,6 +16,15 @@ Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<
                                   const std::map<std::string, Attribute>& attributes = {},
                                   int num_outputs = 1, int64_t opset = 17);
 
+// The elements of `t` as a vector (T must match the tensor's type).
+template <class T>
+std::vector<T> Values(const Tensor& t) {
+  const T* p = t.data<T>();
+  return p ? std::vector<T>(p, p + t.numel()) : std::vector<T>{};
+}
+inline std::vector<float> Floats(const Tensor& t) { return Values<float>(t); }
+inline std::vector<int64_t> Ints(const Tensor& t) { return Values<int64_t>(t); }
+
 Attribute IntAttr(int64_t v);
 Attribute FloatAttr(float v);
 Attribute StringAttr(const std::string& v);

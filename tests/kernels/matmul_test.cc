@@ -5,14 +5,12 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::RunOp;
 using testing::StringAttr;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 TEST(MatMulTest, BatchedBroadcastAndVectors) {
   Tensor a = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {2, 2, 2});

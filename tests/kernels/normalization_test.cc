@@ -5,14 +5,12 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 Tensor Vec(std::vector<float> v) {
   const int64_t n = static_cast<int64_t>(v.size());

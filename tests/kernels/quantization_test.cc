@@ -5,14 +5,11 @@
 namespace privedge {
 namespace {
 
+using testing::Values;
+
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
-
-template <class T>
-std::vector<T> Values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
 
 TEST(QuantizationTest, QuantizeRoundsHalfToEvenAndSaturates) {
   Tensor x = Tensor::FromVector<float>({0, 1, 2.5, 3.5, -1, 1000}, {6});

@@ -7,16 +7,12 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
+using testing::Ints;
+
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
-std::vector<int64_t> Ints(const Tensor& t) {
-  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
-}
 
 const Tensor kX = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
 

@@ -7,14 +7,12 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
+
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::RunOp;
 using testing::StringAttr;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 TEST(SoftmaxLossTest, SoftmaxAxisSemanticsByOpset) {
   Tensor x = Tensor::FromVector<float>({0, 0, 0, 0}, {2, 2});

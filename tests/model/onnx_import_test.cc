@@ -73,6 +73,9 @@ const ImportCase kImportCases[] = {
      "tensor 'w': raw_data has 12 bytes but shape [1000] of float32 needs 4000"},
     {"float_data_short.onnx", StatusCode::kInvalidModel,
      "tensor 'w': float_data holds 3 values but shape [4] needs 4"},
+    {"empty_initializer_extents.onnx", StatusCode::kOutOfRange,
+     "tensor 'w' has shape [1048576,0,1048576]: its non-zero extents multiply to more than the "
+     "4294967296-element limit"},
     {"bad_dtype.onnx", StatusCode::kNotImplemented, "tensor 'w': data type 99 is not supported"},
     {"external/dotdot.onnx", StatusCode::kInvalidModel,
      "external data path '../escape.bin' may not contain '..'"},

@@ -42,13 +42,8 @@ double PadCoordinate(double x, int64_t size, Padding padding, bool align_corners
   return x;
 }
 
-double CubicWeight(double d) {
-  constexpr double a = -0.75;
-  d = std::fabs(d);
-  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
-  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
-  return 0;
-}
+// PyTorch's bicubic coefficient.
+constexpr double kCubicA = -0.75;
 
 // One H x W plane of the input.
 template <class T>
@@ -86,9 +81,9 @@ double SamplePlane(const Plane<T>& p, double gx, double gy, const SampleOptions&
     const double tx = x - static_cast<double>(x0), ty = y - static_cast<double>(y0);
     double acc = 0;
     for (int64_t j = -1; j <= 2; ++j) {
-      const double wy = CubicWeight(ty - static_cast<double>(j));
+      const double wy = CubicWeight(ty - static_cast<double>(j), kCubicA);
       for (int64_t i = -1; i <= 2; ++i) {
-        const double wx = CubicWeight(tx - static_cast<double>(i));
+        const double wx = CubicWeight(tx - static_cast<double>(i), kCubicA);
         const double px =
             PadCoordinate(static_cast<double>(x0 + i), p.w, o.padding, o.align_corners);
         const double py =

@@ -17,6 +17,14 @@ Status GridSample(KernelContext& ctx);         // image_grid_sample.cc
 Status RoiAlign(KernelContext& ctx);           // image.cc
 Status NonMaxSuppression(KernelContext& ctx);  // image.cc
 
+// Keys cubic convolution kernel with coefficient `a` at distance `d` (Resize and GridSample).
+inline double CubicWeight(double d, double a) {
+  d = std::fabs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
 // Converts an interpolated double back to element type T. Integer types round to nearest and
 // saturate, because a weighted sum of integers is generally not an integer.
 template <class T>

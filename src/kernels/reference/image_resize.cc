@@ -131,14 +131,6 @@ double OriginalCoordinate(const ResizeOptions& o, double x, double scale, int64_
   return x;
 }
 
-// Keys cubic convolution kernel at distance d.
-double CubicWeight(double d, double a) {
-  d = std::fabs(d);
-  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
-  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
-  return 0;
-}
-
 int64_t NearestIndex(NearestMode mode, double xo, double scale) {
   const double fl = std::floor(xo);
   if (mode == NearestMode::kLegacy) return static_cast<int64_t>(scale < 1 ? std::ceil(xo) : fl);

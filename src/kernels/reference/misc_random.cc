@@ -15,6 +15,8 @@
 namespace privedge {
 namespace {
 
+// The seed attribute is a float; its bit pattern seeds the engine so every distinct value gives
+// a distinct stream.
 std::mt19937 MakeGenerator(const KernelContext& ctx) {
   if (ctx.has_attr("seed")) return std::mt19937(std::bit_cast<uint32_t>(ctx.attr_float("seed", 0)));
   std::random_device rd;
