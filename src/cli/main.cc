@@ -15,6 +15,8 @@ commands:
                      run a model on .npy / .pb inputs and summarize its outputs
   inspect MODEL      IR and opset versions, inputs/outputs, operators, parameters
   conformance DIR... run ONNX backend test folders and report pass/fail
+  bench MODEL [INPUT] [--input NAME=FILE]... [--threads N] [--runs N] [--warmup N] [--json]
+                     load time, first-run time, median/p90/min latency and peak RSS
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return privedge::cli::RunCommand(argc - 2, argv + 2);
   if (cmd == "inspect") return privedge::cli::InspectCommand(argc - 2, argv + 2);
   if (cmd == "conformance") return privedge::cli::ConformanceCommand(argc - 2, argv + 2);
+  if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }

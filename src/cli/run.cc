@@ -114,7 +114,9 @@ int RunCommand(int argc, char** argv) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& [name, t] : *outputs) {
     rows.push_back(Summarize(name, t));
-    if (!out_dir.empty()) {
+    if (!out_dir.empty() && t.dtype() == DType::kString) {
+      std::cerr << "note: output '" << name << "' holds strings, which .npy cannot store; not written\n";
+    } else if (!out_dir.empty()) {
       Status s = WriteNpy(out_dir + "/" + SanitizeName(name) + ".npy", t);
       if (!s.ok()) return Fail(cmd, s.message());
     }

@@ -71,36 +71,60 @@ Result<std::string> ResolveExternalPath(const std::string& base_dir, const std::
   return rf;
 }
 
-Status ReadExternalData(const onnx::TensorProto& p, const TensorLoadContext& ctx, Tensor& t) {
+// Where an external tensor's bytes are, checked against the file before anything is allocated.
+struct ExternalSource {
+  std::string path;
   std::string location;
-  int64_t offset = 0, length = -1;
+  int64_t offset = 0;
+};
+
+Result<ExternalSource> LocateExternalData(const onnx::TensorProto& p, const TensorLoadContext& ctx,
+                                          const Shape& shape, int64_t need) {
+  ExternalSource src;
+  int64_t length = -1;
   const std::string label = TensorLabel(p);
   for (const auto& kv : p.external_data()) {
     if (kv.key() == "location") {
-      location = kv.value();
-      PE_RETURN_IF_ERROR(CheckPrintable(location, label + ": external data location"));
+      src.location = kv.value();
+      PE_RETURN_IF_ERROR(CheckPrintable(src.location, label + ": external data location"));
     } else if (kv.key() == "offset") {
-      PE_ASSIGN_OR_RETURN(offset, ParseByteCount(kv.value(), label, "offset"));
+      PE_ASSIGN_OR_RETURN(src.offset, ParseByteCount(kv.value(), label, "offset"));
     } else if (kv.key() == "length") {
       PE_ASSIGN_OR_RETURN(length, ParseByteCount(kv.value(), label, "length"));
     }
   }
-  PE_ASSIGN_OR_RETURN(std::string path, ResolveExternalPath(ctx.base_dir, location, label));
+  PE_ASSIGN_OR_RETURN(src.path, ResolveExternalPath(ctx.base_dir, src.location, label));
   struct stat st;
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return InvalidModel(label, ": external data '", location, "' is not a regular file");
-  const int64_t need = static_cast<int64_t>(t.nbytes());
+  if (stat(src.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return InvalidModel(label, ": external data '", src.location, "' is not a regular file");
   if (length >= 0 && length != need)
     return InvalidModel(label, ": external data length ", length, " does not match shape ",
-                        ShapeToString(t.shape()), " (expected ", need, " bytes)");
-  if (offset < 0 || offset > st.st_size || st.st_size - offset < need)
-    return InvalidModel(label, ": external data '", location, "' is too short: needs ", need,
-                        " bytes at offset ", offset, ", file has ", st.st_size);
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(offset);
-  in.read(static_cast<char*>(t.raw_data()), need);
-  if (!in) return IoError(label, ": failed reading external data '", location, "'");
+                        ShapeToString(shape), " (expected ", need, " bytes)");
+  if (src.offset > st.st_size || st.st_size - src.offset < need)
+    return InvalidModel(label, ": external data '", src.location, "' is too short: needs ", need,
+                        " bytes at offset ", src.offset, ", file has ", st.st_size);
+  return src;
+}
+
+Status ReadExternalData(const ExternalSource& src, const std::string& label, Tensor& t) {
+  std::ifstream in(src.path, std::ios::binary);
+  in.seekg(src.offset);
+  in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
+  if (!in) return IoError(label, ": failed reading external data '", src.location, "'");
   return Status::OK();
+}
+
+// Number of values in the typed field that holds `dtype` elements, and the field's name.
+int64_t TypedFieldCount(const onnx::TensorProto& p, DType dtype, const char** name) {
+  switch (dtype) {
+    case DType::kFloat32: *name = "float_data"; return p.float_data_size();
+    case DType::kFloat64: *name = "double_data"; return p.double_data_size();
+    case DType::kInt64: *name = "int64_data"; return p.int64_data_size();
+    case DType::kUInt32:
+    case DType::kUInt64: *name = "uint64_data"; return p.uint64_data_size();
+    case DType::kString: *name = "string_data"; return p.string_data_size();
+    default: *name = "int32_data"; return p.int32_data_size();
+  }
 }
 
 template <class Field, class T>
@@ -127,22 +151,43 @@ Result<Tensor> TensorFromProto(const onnx::TensorProto& p, const TensorLoadConte
   if (ShapeElementCount(shape) < 0)
     return InvalidModel(label, ": element count of shape ", ShapeToString(shape),
                         " overflows int64");
-  PE_RETURN_IF_ERROR(CheckShapeExtents(shape, ctx.max_tensor_bytes, label));
   if (p.has_segment()) return NotImplemented(label, ": segmented tensors are not supported");
+  const int64_t numel = ShapeElementCount(shape);
+  const size_t elem = DTypeSize(dtype);
+  if (static_cast<uint64_t>(numel) > ctx.max_tensor_bytes / elem)
+    return OutOfRange(label, ": tensor of shape ", ShapeToString(shape), " and type ",
+                      DTypeName(dtype), " needs more than the ", ctx.max_tensor_bytes,
+                      "-byte limit");
+  PE_RETURN_IF_ERROR(CheckShapeExtents(shape, ctx.max_tensor_bytes, label));
+  // The data must be there before memory is committed: a few bytes of protobuf must not be
+  // able to make privedge allocate (and zero) gigabytes only to fail afterwards.
+  const int64_t nbytes = numel * static_cast<int64_t>(elem);
+  const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
+  ExternalSource source;
+  if (external) {
+    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot be external");
+    PE_ASSIGN_OR_RETURN(source, LocateExternalData(p, ctx, shape, nbytes));
+  } else if (p.has_raw_data()) {
+    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot use raw_data");
+    if (static_cast<int64_t>(p.raw_data().size()) != nbytes)
+      return InvalidModel(label, ": raw_data has ", p.raw_data().size(), " bytes but shape ",
+                          ShapeToString(shape), " of ", DTypeName(dtype), " needs ", nbytes);
+  } else {
+    const char* field = nullptr;
+    const int64_t count = TypedFieldCount(p, dtype, &field);
+    if (count != numel)
+      return InvalidModel(label, ": ", field, " holds ", count, " values but shape ",
+                          ShapeToString(shape), " needs ", numel);
+  }
   auto created = Tensor::Create(dtype, shape, ctx.max_tensor_bytes);
   if (!created.ok()) return created.status().WithContext(label);
   Tensor t = std::move(created).value();
 
-  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
-    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot be external");
-    PE_RETURN_IF_ERROR(ReadExternalData(p, ctx, t));
+  if (external) {
+    PE_RETURN_IF_ERROR(ReadExternalData(source, label, t));
     return t;
   }
   if (p.has_raw_data()) {
-    if (dtype == DType::kString) return InvalidModel(label, ": string tensors cannot use raw_data");
-    if (p.raw_data().size() != t.nbytes())
-      return InvalidModel(label, ": raw_data has ", p.raw_data().size(), " bytes but shape ",
-                          ShapeToString(shape), " of ", DTypeName(dtype), " needs ", t.nbytes());
     if (t.nbytes()) std::memcpy(t.raw_data(), p.raw_data().data(), t.nbytes());
     if (dtype == DType::kBool) {  // normalize to 0/1 so bool reads are well defined
       auto* b = static_cast<uint8_t*>(t.raw_data());

@@ -102,12 +102,19 @@ Result<Tensor> ParseNpy(const std::string& bytes, const std::string& label) {
       return InvalidArgument(label, ": bad dimension '", item, "' in .npy shape");
     shape.push_back(d);
   }
-  PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
+  // Compare the declared size with the bytes present before allocating: a tiny file must not
+  // make privedge allocate gigabytes only to report it truncated.
+  const int64_t numel = ShapeElementCount(shape);
   const size_t data_start = header_start + header_len;
   const size_t available = bytes.size() - data_start;
-  if (available != t.nbytes())
+  size_t needed = 0;
+  const bool overflow =
+      numel < 0 || __builtin_mul_overflow(static_cast<uint64_t>(numel), DTypeSize(dtype), &needed);
+  if (overflow || available != needed)
     return InvalidArgument(label, ": .npy data has ", available, " bytes but shape ",
-                           ShapeToString(shape), " of ", DTypeName(dtype), " needs ", t.nbytes());
+                           ShapeToString(shape), " of ", DTypeName(dtype), " needs ",
+                           overflow ? std::string("more than 2^64") : std::to_string(needed));
+  PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, shape));
   if (t.nbytes()) std::memcpy(t.raw_data(), bytes.data() + data_start, t.nbytes());
   if (dtype == DType::kBool) {
     auto* b = static_cast<uint8_t*>(t.raw_data());

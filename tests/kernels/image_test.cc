@@ -6,13 +6,10 @@ namespace privedge {
 namespace {
 
 using testing::FloatAttr;
+using testing::Floats;
 using testing::IntAttr;
 using testing::RunOp;
 using testing::StringAttr;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 void ExpectNear(const std::vector<float>& got, const std::vector<float>& want) {
   ASSERT_EQ(got.size(), want.size());
@@ -46,8 +43,7 @@ TEST(ImageTest, ResizeIntegerCubicAndCropExtrapolation) {
   Tensor sizes = Tensor::FromVector<int64_t>({2, 2}, {2});
   auto r = RunOp("Resize", {x, Tensor(), Tensor(), sizes}, {{"mode", StringAttr("cubic")}}, 1, 13);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  const int32_t* o = (*r)[0].data<int32_t>();
-  EXPECT_EQ(std::vector<int32_t>(o, o + 4), (std::vector<int32_t>{5, -7, 9, 100}));
+  EXPECT_EQ(testing::Values<int32_t>((*r)[0]), (std::vector<int32_t>{5, -7, 9, 100}));
 
   // A crop entirely right of the input yields the extrapolation value.
   Tensor roi = Tensor::FromVector<float>({0, 0, 2, 2, 1, 1, 3, 3}, {8});
@@ -93,8 +89,7 @@ TEST(ImageTest, ResizeOpsetVariants) {
   auto rs =
       RunOp("Resize", {s, Tensor(), Tensor(), Tensor::FromVector<int64_t>({4}, {1})}, {}, 1, 13);
   ASSERT_TRUE(rs.ok()) << rs.status().ToString();
-  const std::string* sv = (*rs)[0].data<std::string>();
-  EXPECT_EQ(std::vector<std::string>(sv, sv + 4), (std::vector<std::string>{"a", "a", "b", "b"}));
+  EXPECT_EQ(testing::Values<std::string>((*rs)[0]), (std::vector<std::string>{"a", "a", "b", "b"}));
 }
 
 TEST(ImageTest, UpsampleLegacy) {
@@ -147,8 +142,7 @@ TEST(ImageTest, NonMaxSuppressionKeepsBestOfOverlap) {
                  {}, 1, 11);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)[0].shape(), (Shape{2, 3}));
-  const int64_t* o = (*r)[0].data<int64_t>();
-  EXPECT_EQ(std::vector<int64_t>(o, o + 6), (std::vector<int64_t>{0, 0, 1, 0, 0, 2}));
+  EXPECT_EQ(testing::Ints((*r)[0]), (std::vector<int64_t>{0, 0, 1, 0, 0, 2}));
   EXPECT_FALSE(
       RunOp("NonMaxSuppression", {boxes, Tensor::FromVector<float>({1}, {1, 1, 1})}, {}, 1, 11)
           .ok());

@@ -6,6 +6,7 @@ namespace privedge {
 namespace {
 
 using testing::FloatAttr;
+using testing::Floats;
 using testing::FloatsAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
@@ -19,14 +20,6 @@ Attribute StringsAttr(const std::vector<std::string>& v) {
   return a;
 }
 
-std::vector<std::string> Strings(const Tensor& t) {
-  return std::vector<std::string>(t.data<std::string>(), t.data<std::string>() + t.numel());
-}
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
-
 TEST(MiscTest, StringNormalizerStopwordsAndCase) {
   Tensor x = Tensor::FromVector<std::string>({"Monday", "tuesday", "\xC3\x89t\xC3\xA9"}, {1, 3});
   auto r =
@@ -34,7 +27,8 @@ TEST(MiscTest, StringNormalizerStopwordsAndCase) {
             {{"case_change_action", StringAttr("UPPER")}, {"stopwords", StringsAttr({"monday"})}});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)[0].shape(), (Shape{1, 2}));
-  EXPECT_EQ(Strings((*r)[0]), (std::vector<std::string>{"TUESDAY", "\xC3\x89T\xC3\x89"}));
+  EXPECT_EQ(testing::Values<std::string>((*r)[0]),
+            (std::vector<std::string>{"TUESDAY", "\xC3\x89T\xC3\x89"}));
   // Case-sensitive matching drops nothing here; everything dropped gives one empty string.
   auto cs = RunOp("StringNormalizer", {x},
                   {{"is_case_sensitive", IntAttr(1)}, {"stopwords", StringsAttr({"monday"})}});
@@ -44,7 +38,7 @@ TEST(MiscTest, StringNormalizerStopwordsAndCase) {
   auto empty = RunOp("StringNormalizer", {all}, {{"stopwords", StringsAttr({"a"})}});
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ((*empty)[0].shape(), (Shape{1}));
-  EXPECT_EQ(Strings((*empty)[0]), (std::vector<std::string>{""}));
+  EXPECT_EQ(testing::Values<std::string>((*empty)[0]), (std::vector<std::string>{""}));
   EXPECT_FALSE(
       RunOp("StringNormalizer", {Tensor::FromVector<std::string>({"a", "b"}, {2, 1})}).ok());
 }
@@ -112,7 +106,7 @@ TEST(MiscTest, RandomShapesTypesAndSeeds) {
                  {{"sample_size", IntAttr(5)}, {"dtype", IntAttr(7)}});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)[0].shape(), (Shape{1, 5}));
-  for (int i = 0; i < 5; ++i) EXPECT_EQ((*m)[0].data<int64_t>()[i], 1);
+  EXPECT_EQ(testing::Ints((*m)[0]), (std::vector<int64_t>(5, 1)));
 }
 
 }  // namespace

@@ -7,12 +7,9 @@
 namespace privedge {
 namespace {
 
+using testing::Floats;
 using testing::IntAttr;
 using testing::RunOp;
-
-std::vector<float> Floats(const Tensor& t) {
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
-}
 
 void ExpectNear(const std::vector<float>& got, const std::vector<float>& want) {
   ASSERT_EQ(got.size(), want.size());

@@ -73,6 +73,10 @@ const ImportCase kImportCases[] = {
      "tensor 'w': raw_data has 12 bytes but shape [1000] of float32 needs 4000"},
     {"float_data_short.onnx", StatusCode::kInvalidModel,
      "tensor 'w': float_data holds 3 values but shape [4] needs 4"},
+    {"claimed_2gib_no_data.onnx", StatusCode::kInvalidModel,
+     "tensor 'w': float_data holds 0 values but shape [536870912] needs 536870912"},
+    {"claimed_2gib_raw_16_bytes.onnx", StatusCode::kInvalidModel,
+     "tensor 'w': raw_data has 16 bytes but shape [536870912] of float32 needs 2147483648"},
     {"empty_initializer_extents.onnx", StatusCode::kOutOfRange,
      "tensor 'w' has shape [1048576,0,1048576]: its non-zero extents multiply to more than the "
      "4294967296-element limit"},

@@ -105,6 +105,9 @@ const RunCase kRunCases[] = {
      "multiply to more than the 4294967296-element limit"},
     {"empty_reshape_extents.onnx", StatusCode::kOutOfRange,
      "node 'r' (Reshape): output 'y' has shape [1048576,0,1048576]: its non-zero extents"},
+    {"split_to_sequence_huge.onnx", StatusCode::kInvalidArgument,
+     "node 'split' (SplitToSequence): splitting extent 1073741824 gives 1073741824 chunks, more "
+     "than the limit of 10000000"},
     {"loop_forever.onnx", StatusCode::kInvalidArgument,
      "node 'forever' (Loop): stopped after 1000 iterations (SessionOptions::max_loop_iterations)"},
     {"limits/loop_scan_growth.onnx", StatusCode::kInvalidArgument,

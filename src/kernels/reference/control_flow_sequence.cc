@@ -110,7 +110,18 @@ Status SequenceLength(KernelContext& ctx) {
 // Chunk sizes along an axis of extent `dim`: from the optional `split` input (a scalar chunk
 // size, the last chunk possibly shorter, or explicit sizes), or ones when it is absent.
 Result<std::vector<int64_t>> SplitSizes(const KernelContext& ctx, int64_t dim) {
-  if (!ctx.has_input(1)) return std::vector<int64_t>(static_cast<size_t>(dim), 1);
+  // An empty tensor can have a huge extent, and every chunk costs a tensor, so the number of
+  // chunks is held to the same bound as loop iterations.
+  const int64_t max_chunks = ctx.limits().max_loop_iterations;
+  auto too_many = [&](int64_t chunks) {
+    return ctx.Error("splitting extent ", dim, " gives ", chunks,
+                     " chunks, more than the limit of ", max_chunks,
+                     " (SessionOptions::max_loop_iterations)");
+  };
+  if (!ctx.has_input(1)) {
+    if (dim > max_chunks) return too_many(dim);
+    return std::vector<int64_t>(static_cast<size_t>(dim), 1);
+  }
   PE_ASSIGN_OR_RETURN(const Tensor* split, ctx.RequireInput(1));
   if (!IsIntegerDType(split->dtype()) || split->rank() > 1)
     return ctx.Error("split must be an integer scalar or 1-D tensor, got ",
@@ -119,6 +130,8 @@ Result<std::vector<int64_t>> SplitSizes(const KernelContext& ctx, int64_t dim) {
   if (split->rank() == 0) {
     const int64_t chunk = split->GetAsInt64(0);
     if (chunk <= 0) return ctx.Error("split chunk size must be positive, got ", chunk);
+    const int64_t chunks = dim / chunk + (dim % chunk != 0 ? 1 : 0);
+    if (chunks > max_chunks) return too_many(chunks);
     for (int64_t start = 0; start < dim; start += chunk)
       sizes.push_back(std::min(chunk, dim - start));
     return sizes;

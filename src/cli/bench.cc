@@ -1,0 +1,317 @@
+// privedge bench: load time, first-run time, steady-state latency and peak memory of a model.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "model/tensor_io.h"
+#include "privedge/session.h"
+#include "runtime/session_impl.h"
+
+namespace privedge::cli {
+namespace {
+
+constexpr const char* kHelp = R"(usage: privedge bench MODEL [INPUT_FILE] [--input NAME=FILE]... [--threads N]
+                      [--runs N] [--warmup N] [--json]
+
+Measures MODEL (.onnx) on the CPU: the time Session::Load takes, the time of the first run,
+then --warmup untimed runs (default 3) and --runs timed runs (default 20), reported as median,
+p90 (nearest rank), min, mean and max latency in milliseconds. Memory is the process's peak
+resident set (getrusage ru_maxrss) at the end, and the peak before the model was loaded, so
+the model's own footprint is their difference.
+
+Inputs are NumPy .npy or ONNX TensorProto .pb files, as for 'privedge run'. Inputs not given
+are generated, deterministically (the same values on every run of the command), from their
+declared types: symbolic or unknown dimensions become 1, floating-point values are uniform in
+[-1, 1), integers uniform in {0, 1, 2, 3} (safe as indices into small axes), booleans random,
+strings empty. Initializers a model lets callers override keep their stored values; inputs
+without a declared shape, and sequence or optional inputs, must be given as files.
+
+--threads N   intra-op threads (0, the default, uses every online CPU)
+--json        print one JSON object instead of the table: model, threads, runs, warmup,
+              inputs [{name, dtype, shape, source}], load_ms, first_run_ms, median_ms, p90_ms,
+              min_ms, mean_ms, max_ms, rss_before_load_kb, peak_rss_kb, model_rss_kb
+)";
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic inputs
+
+// splitmix64: a tiny, well-mixed generator whose stream is the same on every platform.
+class Random {
+ public:
+  explicit Random(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-1, 1).
+  double Signed() { return static_cast<double>(Next() >> 11) * 0x1.0p-52 - 1.0; }
+
+ private:
+  uint64_t state_;
+};
+
+template <class T>
+void Fill(Tensor& t, Random& rng) {
+  T* p = t.data<T>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if constexpr (std::is_same_v<T, bool>) {
+      p[i] = rng.Next() & 1;
+    } else if constexpr (std::is_integral_v<T>) {
+      p[i] = static_cast<T>(rng.Next() % 4);
+    } else {
+      p[i] = T(static_cast<float>(rng.Signed()));
+    }
+  }
+}
+
+Result<Tensor> RandomInput(const TensorInfo& info, uint64_t seed) {
+  if (info.kind != "tensor")
+    return InvalidArgument("input '", info.name, "' is a ", info.kind,
+                           "; pass it with --input NAME=FILE");
+  if (!info.has_shape)
+    return InvalidArgument("input '", info.name,
+                           "' has no declared shape to generate it from; pass it with --input "
+                           "NAME=FILE");
+  Shape shape;
+  for (const DimInfo& d : info.shape) shape.push_back(d.value >= 0 ? d.value : 1);
+  PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, shape));
+  Random rng(seed);
+  switch (info.dtype) {
+    case DType::kFloat32: Fill<float>(t, rng); break;
+    case DType::kFloat64: Fill<double>(t, rng); break;
+    case DType::kFloat16: Fill<Float16>(t, rng); break;
+    case DType::kBFloat16: Fill<BFloat16>(t, rng); break;
+    case DType::kInt8: Fill<int8_t>(t, rng); break;
+    case DType::kInt16: Fill<int16_t>(t, rng); break;
+    case DType::kInt32: Fill<int32_t>(t, rng); break;
+    case DType::kInt64: Fill<int64_t>(t, rng); break;
+    case DType::kUInt8: Fill<uint8_t>(t, rng); break;
+    case DType::kUInt16: Fill<uint16_t>(t, rng); break;
+    case DType::kUInt32: Fill<uint32_t>(t, rng); break;
+    case DType::kUInt64: Fill<uint64_t>(t, rng); break;
+    case DType::kBool: Fill<bool>(t, rng); break;
+    case DType::kString: break;  // empty strings
+    default: return InvalidArgument("input '", info.name, "': cannot generate ", DTypeName(info.dtype));
+  }
+  return t;
+}
+
+struct BenchInput {
+  std::string name;
+  Tensor tensor;
+  std::string source;  // the file, or "random"
+};
+
+// Reads the files named on the command line, then generates every other required input.
+Result<std::vector<BenchInput>> GatherInputs(const Args& args, const Session& session) {
+  std::vector<BenchInput> inputs;
+  const auto& declared = session.inputs();
+  if (args.positional.size() == 2) {
+    if (declared.size() != 1)
+      return InvalidArgument("a positional input file needs a model with exactly one input; this "
+                             "model has ", declared.size(), " (use --input NAME=FILE)");
+    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(args.positional[1]));
+    inputs.push_back({declared[0].name, std::move(t), args.positional[1]});
+  }
+  for (const std::string& spec : args.get_all("input")) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      return InvalidArgument("--input expects NAME=FILE, got '", spec, "'");
+    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(spec.substr(eq + 1)));
+    inputs.push_back({spec.substr(0, eq), std::move(t), spec.substr(eq + 1)});
+  }
+  const auto& overridable = session.impl().model.graph.overridable_initializers;
+  for (size_t i = 0; i < declared.size(); ++i) {
+    const TensorInfo& info = declared[i];
+    auto given = [&](const BenchInput& b) { return b.name == info.name; };
+    if (std::any_of(inputs.begin(), inputs.end(), given) || info.kind == "optional" ||
+        std::count(overridable.begin(), overridable.end(), info.name))
+      continue;
+    PE_ASSIGN_OR_RETURN(Tensor t, RandomInput(info, 0x5eed0000 + i));
+    inputs.push_back({info.name, std::move(t), "random"});
+  }
+  return inputs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+// Peak resident set of this process so far, in KiB (Linux reports ru_maxrss in KiB).
+int64_t PeakRssKb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+double Now() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Latency {
+  double median = 0, p90 = 0, min = 0, mean = 0, max = 0;
+};
+
+Latency Summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  Latency s;
+  s.median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+  s.p90 = ms[static_cast<size_t>(std::ceil(0.9 * static_cast<double>(n))) - 1];
+  s.min = ms.front();
+  s.max = ms.back();
+  for (double v : ms) s.mean += v / static_cast<double>(n);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+struct Report {
+  std::string model;
+  int64_t threads = 0, runs = 0, warmup = 0;
+  std::vector<BenchInput> inputs;
+  double load_ms = 0, first_run_ms = 0;
+  Latency latency;
+  int64_t rss_before_load_kb = 0, peak_rss_kb = 0;
+};
+
+void PrintJson(const Report& r) {
+  std::ostringstream os;
+  os << "{\"model\": " << JsonString(r.model) << ", \"threads\": " << r.threads
+     << ", \"runs\": " << r.runs << ", \"warmup\": " << r.warmup << ", \"inputs\": [";
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    const BenchInput& in = r.inputs[i];
+    os << (i ? ", " : "") << "{\"name\": " << JsonString(in.name)
+       << ", \"dtype\": " << JsonString(DTypeName(in.tensor.dtype()))
+       << ", \"shape\": " << JsonString(ShapeToString(in.tensor.shape()))
+       << ", \"source\": " << JsonString(in.source) << "}";
+  }
+  os << "], \"load_ms\": " << Fixed(r.load_ms, 4) << ", \"first_run_ms\": " << Fixed(r.first_run_ms, 4)
+     << ", \"median_ms\": " << Fixed(r.latency.median, 4) << ", \"p90_ms\": " << Fixed(r.latency.p90, 4)
+     << ", \"min_ms\": " << Fixed(r.latency.min, 4) << ", \"mean_ms\": " << Fixed(r.latency.mean, 4)
+     << ", \"max_ms\": " << Fixed(r.latency.max, 4)
+     << ", \"rss_before_load_kb\": " << r.rss_before_load_kb << ", \"peak_rss_kb\": " << r.peak_rss_kb
+     << ", \"model_rss_kb\": " << r.peak_rss_kb - r.rss_before_load_kb << "}\n";
+  std::cout << os.str();
+}
+
+void PrintText(const Report& r) {
+  std::cout << "model " << r.model << ", threads " << r.threads << (r.threads ? "" : " (all CPUs)")
+            << ", " << r.warmup << " warm-up and " << r.runs << " timed runs\ninputs:";
+  for (const BenchInput& in : r.inputs)
+    std::cout << " " << in.name << " " << DTypeName(in.tensor.dtype())
+              << ShapeToString(in.tensor.shape()) << " (" << in.source << ")";
+  std::cout << "\n\n";
+  auto mib = [](int64_t kb) { return Fixed(static_cast<double>(kb) / 1024.0, 1) + " MiB"; };
+  auto ms = [](double v) { return Fixed(v, 3) + " ms"; };
+  PrintTable({"measure", "value"},
+             {{"load", ms(r.load_ms)},
+              {"first run", ms(r.first_run_ms)},
+              {"median", ms(r.latency.median)},
+              {"p90", ms(r.latency.p90)},
+              {"min", ms(r.latency.min)},
+              {"mean", ms(r.latency.mean)},
+              {"max", ms(r.latency.max)},
+              {"peak RSS", mib(r.peak_rss_kb)},
+              {"peak RSS before load", mib(r.rss_before_load_kb)},
+              {"model's share of peak RSS", mib(r.peak_rss_kb - r.rss_before_load_kb)}});
+}
+
+}  // namespace
+
+int BenchCommand(int argc, char** argv) {
+  const std::string cmd = "bench";
+  Args args;
+  if (!ParseArgs(argc, argv, {"input", "threads", "runs", "warmup"}, {"help", "json"}, cmd, args))
+    return 1;
+  if (args.has("help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  if (args.positional.empty()) return Fail(cmd, "expected a MODEL path (see --help)");
+  if (args.positional.size() > 2)
+    return Fail(cmd, "too many positional arguments (expected MODEL [INPUT_FILE])");
+  Report r;
+  r.model = args.positional[0];
+  r.runs = 20;
+  r.warmup = 3;
+  if (!ParseIntOption(args, "threads", 0, 1024, r.threads, cmd) ||
+      !ParseIntOption(args, "runs", 1, 1'000'000, r.runs, cmd) ||
+      !ParseIntOption(args, "warmup", 0, 1'000'000, r.warmup, cmd))
+    return 1;
+  SessionOptions options;
+  options.threads = static_cast<int>(r.threads);
+
+  r.rss_before_load_kb = PeakRssKb();
+  const double t0 = Now();
+  auto session = Session::Load(r.model, options);
+  if (!session.ok()) return Fail(cmd, session.status().message());
+  r.load_ms = Now() - t0;
+
+  auto inputs = GatherInputs(args, **session);
+  if (!inputs.ok()) return Fail(cmd, inputs.status().message());
+  r.inputs = std::move(inputs).value();
+  NamedTensors feed;
+  for (const BenchInput& in : r.inputs) feed.emplace_back(in.name, in.tensor);
+
+  ProgressBar progress("bench", 1 + r.warmup + r.runs);
+  std::vector<double> timed;
+  for (int64_t i = 0; i < 1 + r.warmup + r.runs; ++i) {
+    const double start = Now();
+    auto outputs = (*session)->Run(feed);
+    const double elapsed = Now() - start;
+    if (!outputs.ok()) {
+      progress.Finish();
+      return Fail(cmd, outputs.status().message());
+    }
+    if (i == 0) r.first_run_ms = elapsed;
+    if (i > r.warmup) timed.push_back(elapsed);
+    progress.Update(i + 1, i == 0 ? "first run" : i <= r.warmup ? "warm-up" : "timed");
+  }
+  progress.Finish();
+  r.latency = Summarize(timed);
+  r.peak_rss_kb = PeakRssKb();
+
+  if (args.has("json")) {
+    PrintJson(r);
+  } else {
+    PrintText(r);
+  }
+  return 0;
+}
+
+}  // namespace privedge::cli
