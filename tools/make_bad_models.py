@@ -117,6 +117,16 @@ def graph_cases(d):
     m.opset_import.append(helper.make_opsetid("com.example", 1))
     add(d, "custom_domain_op.onnx", "operator from an unknown domain",
         "operator 'com.example.Frob' (opset 1) is not supported", m)
+    add(d, "attribute_wrong_type.onnx", "Softmax axis stored as a list of ints",
+        "node 'sm' (Softmax): attribute 'axis' has type list of ints, expected int",
+        model([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=[0, 1])], [x],
+              [out("y")]))
+    add(d, "missing_required_attribute.onnx", "Cast without its required 'to'",
+        "node 'c' (Cast): required attribute 'to' is missing",
+        model([helper.make_node("Cast", ["x"], ["y"], name="c")], [x], [out("y")]))
+    add(d, "too_many_inputs.onnx", "Relu with two inputs",
+        "node 'r2' (Relu): has 2 inputs; opset 13 expects 1",
+        model([helper.make_node("Relu", ["x", "x"], ["y"], name="r2")], [x], [out("y")]))
     add(d, "cycle.onnx", "two nodes feeding each other", "graph has a cycle through node 'a'",
         model([helper.make_node("Relu", ["b_out"], ["a_out"], name="a"),
                helper.make_node("Relu", ["a_out"], ["b_out"], name="b")], [], [out("a_out")]))

@@ -1,5 +1,7 @@
 #include "runtime/executor.h"
 
+#include "model/schema_check.h"
+
 #include <new>
 #include <set>
 
@@ -68,6 +70,7 @@ Status GraphExecutor::PlanGraph(const Graph& graph, const KernelRegistry& regist
       return NotImplemented(node.Describe(), ": operator '",
                             node.domain.empty() ? "" : node.domain + ".", node.op_type,
                             "' (opset ", opset, ") is not supported by privedge");
+    if (node.domain.empty()) PE_RETURN_IF_ERROR(CheckNodeSchema(node, opset));
     plan.kernels.push_back(fn);
     plan.opsets.push_back(opset);
     std::set<std::string> used(node.inputs.begin(), node.inputs.end());
