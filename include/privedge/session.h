@@ -26,9 +26,12 @@
 namespace privedge {
 
 struct SessionOptions {
-  // Intra-op threads; 0 picks the number of online CPUs. The reference engine is
+  // Intra-op threads; 0 picks the number of online CPUs. Reference kernels are
   // single-threaded; fast kernels use this.
   int threads = 0;
+  // Use fast kernels where one handles a node; false runs only the reference kernels (the
+  // readable oracle the fast ones are tested against).
+  bool fast_kernels = true;
   // Upper bound on any single tensor the model may ask to allocate, in bytes: a hostile model
   // cannot make the process allocate more than this per tensor.
   size_t max_tensor_bytes = size_t{1} << 32;

@@ -96,6 +96,18 @@ KernelFn KernelRegistry::Find(const std::string& op_type, const std::string& dom
   return it == kernels_.end() ? nullptr : it->second;
 }
 
+void KernelRegistry::AddFast(const std::string& op_type, KernelFactory factory,
+                             const std::string& domain) {
+  fast_[{domain, op_type}].push_back(factory);
+}
+
+std::vector<KernelFactory> KernelRegistry::FindFast(const std::string& op_type,
+                                                    const std::string& domain) const {
+  const std::string& d = domain == "ai.onnx" ? std::string() : domain;
+  auto it = fast_.find({d, op_type});
+  return it == fast_.end() ? std::vector<KernelFactory>{} : it->second;
+}
+
 std::vector<std::string> KernelRegistry::OpTypes() const {
   std::vector<std::string> out;
   for (const auto& [key, fn] : kernels_) out.push_back(key.first.empty() ? key.second : key.first + "." + key.second);

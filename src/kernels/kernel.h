@@ -114,7 +114,34 @@ class KernelContext {
   std::vector<Value> outputs_;
 };
 
-// Maps (domain, op_type) to a kernel. Kernels look at ctx.opset() for versioned behaviour.
+// A fast kernel prepared once per node when the session is created (attributes validated,
+// constant weights packed for it, primitives built). Run() may be called from several threads
+// at once; anything it caches per input shape must be guarded. A fast kernel computes exactly
+// what the reference kernel for the node computes, up to floating-point rounding.
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  // A short name for inspection and benchmarks, e.g. "dnnl_f32_conv".
+  virtual const char* name() const = 0;
+  virtual Status Run(KernelContext& ctx) const = 0;
+};
+
+// What a fast-kernel factory sees when the session is planned.
+struct PrepareContext {
+  const Node& node;
+  int64_t opset;
+  // Per input slot: the tensor when it is a constant (an initializer of the node's graph that
+  // the caller cannot override), nullptr when it is only known at run time or omitted.
+  std::vector<const Tensor*> constant_inputs;
+  int threads = 1;  // intra-op threads the session may use (>= 1)
+};
+
+// Returns a prepared kernel, or nullptr when this fast path does not handle the node as
+// configured (the next factory, and finally the reference kernel, is tried).
+using KernelFactory = Result<std::unique_ptr<PreparedKernel>> (*)(const PrepareContext& ctx);
+
+// Maps (domain, op_type) to a reference kernel and, optionally, fast-kernel factories tried in
+// registration order. Kernels look at ctx.opset() for versioned behaviour.
 class KernelRegistry {
  public:
   // The registry with every built-in kernel.
@@ -125,8 +152,14 @@ class KernelRegistry {
   KernelFn Find(const std::string& op_type, const std::string& domain = "") const;
   std::vector<std::string> OpTypes() const;
 
+  void AddFast(const std::string& op_type, KernelFactory factory, const std::string& domain = "");
+  // Empty when no fast path exists for the operator.
+  std::vector<KernelFactory> FindFast(const std::string& op_type,
+                                      const std::string& domain = "") const;
+
  private:
   std::map<std::pair<std::string, std::string>, KernelFn> kernels_;
+  std::map<std::pair<std::string, std::string>, std::vector<KernelFactory>> fast_;
 };
 
 }  // namespace privedge

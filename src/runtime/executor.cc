@@ -2,6 +2,7 @@
 
 #include "model/schema_check.h"
 
+#include <algorithm>
 #include <new>
 #include <set>
 
@@ -50,8 +51,8 @@ void FreeNames(const Graph& g, std::set<std::string>& out) {
 
 Result<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const Model& model,
                                                              const KernelRegistry& registry,
-                                                             const KernelLimits& limits) {
-  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(model, limits));
+                                                             const ExecutorOptions& options) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(model, options));
   PE_RETURN_IF_ERROR(exec->PlanGraph(model.graph, registry));
   return exec;
 }
@@ -73,6 +74,9 @@ Status GraphExecutor::PlanGraph(const Graph& graph, const KernelRegistry& regist
     if (node.domain.empty()) PE_RETURN_IF_ERROR(CheckNodeSchema(node, opset));
     plan.kernels.push_back(fn);
     plan.opsets.push_back(opset);
+    PE_ASSIGN_OR_RETURN(std::shared_ptr<const PreparedKernel> prepared,
+                        PrepareFastKernel(graph, node, opset, registry));
+    plan.prepared.push_back(std::move(prepared));
     std::set<std::string> used(node.inputs.begin(), node.inputs.end());
     for (const auto& [key, a] : node.attributes) {
       if (a.g) {
@@ -94,6 +98,36 @@ Status GraphExecutor::PlanGraph(const Graph& graph, const KernelRegistry& regist
     if (!keep.count(name) && !plan.initializers.count(name)) plan.release_after[i].push_back(name);
   plans_[&graph] = std::move(plan);
   return Status::OK();
+}
+
+Result<std::shared_ptr<const PreparedKernel>> GraphExecutor::PrepareFastKernel(
+    const Graph& graph, const Node& node, int64_t opset, const KernelRegistry& registry) const {
+  if (!options_.fast_kernels) return std::shared_ptr<const PreparedKernel>();
+  const std::vector<KernelFactory> factories = registry.FindFast(node.op_type, node.domain);
+  if (factories.empty()) return std::shared_ptr<const PreparedKernel>();
+  const bool main_graph = &graph == &model_.graph;
+  PrepareContext ctx{node, opset, {}, std::max(1, options_.threads)};
+  for (const std::string& name : node.inputs) {
+    auto it = graph.initializers.find(name);
+    bool overridable = main_graph && std::find(graph.overridable_initializers.begin(),
+                                               graph.overridable_initializers.end(),
+                                               name) != graph.overridable_initializers.end();
+    ctx.constant_inputs.push_back(it == graph.initializers.end() || overridable ? nullptr
+                                                                                : &it->second);
+  }
+  for (KernelFactory factory : factories) {
+    auto made = factory(ctx);
+    if (!made.ok()) return made.status().WithContext(node.Describe());
+    if (*made) return std::shared_ptr<const PreparedKernel>(std::move(made).value());
+  }
+  return std::shared_ptr<const PreparedKernel>();
+}
+
+std::vector<std::string> GraphExecutor::KernelNames() const {
+  std::vector<std::string> names;
+  for (const auto& p : plans_.at(&model_.graph).prepared)
+    names.push_back(p ? p->name() : "reference");
+  return names;
 }
 
 Result<std::vector<Value>> GraphExecutor::Run(
@@ -142,7 +176,8 @@ Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vect
     ctx.set_limits(limits_);
     Status status;
     try {
-      status = scope.plan->kernels[i](ctx);
+      const PreparedKernel* fast = scope.plan->prepared[i].get();
+      status = fast ? fast->Run(ctx) : scope.plan->kernels[i](ctx);
     } catch (const std::bad_alloc&) {
       status = OutOfRange(node.Describe(), ": out of memory");
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // re-entrant, each call keeping its values in its own scope.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,13 +14,22 @@
 
 namespace privedge {
 
+struct ExecutorOptions {
+  KernelLimits limits;       // every kernel runs under these (tensor size, loop iterations)
+  bool fast_kernels = true;  // false: reference kernels only (the oracle)
+  int threads = 1;           // intra-op threads offered to fast kernels
+};
+
 class GraphExecutor {
  public:
-  // Looks up a kernel for every node (subgraphs included); errors name unsupported operators.
-  // Every kernel runs under `limits` (tensor size, loop iterations).
+  // Looks up a kernel for every node (subgraphs included) and prepares fast kernels where one
+  // handles the node; errors name unsupported operators.
   static Result<std::unique_ptr<GraphExecutor>> Create(const Model& model,
                                                        const KernelRegistry& registry,
-                                                       const KernelLimits& limits = {});
+                                                       const ExecutorOptions& options = {});
+
+  // The kernel each node of the main graph runs: a fast kernel's name or "reference".
+  std::vector<std::string> KernelNames() const;
 
   // Runs the main graph with `inputs` bound by name; returns the graph outputs in order.
   Result<std::vector<Value>> Run(const std::vector<std::pair<std::string, Value>>& inputs) const;
@@ -28,19 +38,23 @@ class GraphExecutor {
   struct Scope;
   struct GraphPlan {
     std::vector<KernelFn> kernels;                       // one per node
+    std::vector<std::shared_ptr<const PreparedKernel>> prepared;  // per node; null: reference
     std::vector<int64_t> opsets;                         // one per node
     std::vector<std::vector<std::string>> release_after; // values dead after node i
     std::unordered_map<std::string, Value> initializers;
   };
 
-  GraphExecutor(const Model& model, const KernelLimits& limits)
-      : model_(model), limits_(limits) {}
+  GraphExecutor(const Model& model, const ExecutorOptions& options)
+      : model_(model), options_(options), limits_(options.limits) {}
   Status PlanGraph(const Graph& graph, const KernelRegistry& registry);
+  Result<std::shared_ptr<const PreparedKernel>> PrepareFastKernel(
+      const Graph& graph, const Node& node, int64_t opset, const KernelRegistry& registry) const;
   Result<std::vector<Value>> RunGraph(const Graph& graph, std::vector<Value> inputs,
                                       const std::vector<std::string>& input_names,
                                       const Scope* parent) const;
 
   const Model& model_;
+  ExecutorOptions options_;
   KernelLimits limits_;
   std::unordered_map<const Graph*, GraphPlan> plans_;
 };

@@ -1,5 +1,7 @@
 #include "privedge/session.h"
 
+#include <unistd.h>
+
 #include <map>
 #include <set>
 
@@ -40,6 +42,11 @@ TensorInfo TensorInfoFromValueInfo(const ValueInfo& vi) {
 }
 
 namespace {
+
+int OnlineCpus() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
 
 Status CheckInput(const TensorInfo& info, const Value& v, size_t max_tensor_bytes,
                   std::map<std::string, int64_t>& symbols) {
@@ -92,11 +99,13 @@ Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptio
   }
   for (const auto& out : impl->model.graph.outputs)
     impl->outputs.push_back(TensorInfoFromValueInfo(out));
-  KernelLimits limits;
-  limits.max_tensor_bytes = options.max_tensor_bytes;
-  limits.max_loop_iterations = options.max_loop_iterations;
+  ExecutorOptions exec_options;
+  exec_options.limits.max_tensor_bytes = options.max_tensor_bytes;
+  exec_options.limits.max_loop_iterations = options.max_loop_iterations;
+  exec_options.fast_kernels = options.fast_kernels;
+  exec_options.threads = options.threads > 0 ? options.threads : OnlineCpus();
   PE_ASSIGN_OR_RETURN(impl->executor,
-                      GraphExecutor::Create(impl->model, KernelRegistry::Global(), limits));
+                      GraphExecutor::Create(impl->model, KernelRegistry::Global(), exec_options));
   return impl;
 }
 
