@@ -6,8 +6,9 @@ set -eu
 PACKAGES="
   build-essential cmake make pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev
+  libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libonnx-testdata
+  libonnx-testdata libdnnl-dev
 "
 # Python tools that generate test models and reference outputs (never needed at run time).
 TOOL_PACKAGES="python3 python3-numpy python3-onnx"

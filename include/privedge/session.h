@@ -32,6 +32,10 @@ struct SessionOptions {
   // Use fast kernels where one handles a node; false runs only the reference kernels (the
   // readable oracle the fast ones are tested against).
   bool fast_kernels = true;
+  // Optimize the graph once at load (constant folding, dead-node and identity elimination,
+  // Conv+BatchNormalization folding, MatMul+Add to Gemm). Outputs stay the same up to
+  // floating-point rounding; if any pass fails, the session runs the graph as imported.
+  bool optimize = true;
   // Upper bound on any single tensor the model may ask to allocate, in bytes: a hostile model
   // cannot make the process allocate more than this per tensor.
   size_t max_tensor_bytes = size_t{1} << 32;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "core/dispatch.h"
 #include "model/tensor_io.h"
 #include "privedge/session.h"
 #include "runtime/session_impl.h"
@@ -17,7 +18,8 @@
 namespace privedge::cli {
 namespace {
 
-constexpr const char* kHelp = R"(usage: privedge bench MODEL [INPUT_FILE] [--input NAME=FILE]... [--threads N]
+constexpr const char* kHelp =
+    R"(usage: privedge bench MODEL [INPUT_FILE] [--input NAME=FILE]... [--threads N]
                       [--runs N] [--warmup N] [--json]
 
 Measures MODEL (.onnx) on the CPU: the time Session::Load takes, the time of the first run,
@@ -78,30 +80,17 @@ Result<Tensor> RandomInput(const TensorInfo& info, uint64_t seed) {
     return InvalidArgument("input '", info.name, "' is a ", info.kind,
                            "; pass it with --input NAME=FILE");
   if (!info.has_shape)
-    return InvalidArgument("input '", info.name,
-                           "' has no declared shape to generate it from; pass it with --input "
-                           "NAME=FILE");
+    return InvalidArgument("input '", info.name, "' has no declared shape to generate it from; ",
+                           "pass it with --input NAME=FILE");
   Shape shape;
   for (const DimInfo& d : info.shape) shape.push_back(d.value >= 0 ? d.value : 1);
   PE_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, shape));
+  if (info.dtype == DType::kString) return t;  // empty strings
   Random rng(seed);
-  switch (info.dtype) {
-    case DType::kFloat32: Fill<float>(t, rng); break;
-    case DType::kFloat64: Fill<double>(t, rng); break;
-    case DType::kFloat16: Fill<Float16>(t, rng); break;
-    case DType::kBFloat16: Fill<BFloat16>(t, rng); break;
-    case DType::kInt8: Fill<int8_t>(t, rng); break;
-    case DType::kInt16: Fill<int16_t>(t, rng); break;
-    case DType::kInt32: Fill<int32_t>(t, rng); break;
-    case DType::kInt64: Fill<int64_t>(t, rng); break;
-    case DType::kUInt8: Fill<uint8_t>(t, rng); break;
-    case DType::kUInt16: Fill<uint16_t>(t, rng); break;
-    case DType::kUInt32: Fill<uint32_t>(t, rng); break;
-    case DType::kUInt64: Fill<uint64_t>(t, rng); break;
-    case DType::kBool: Fill<bool>(t, rng); break;
-    case DType::kString: break;  // empty strings
-    default: return InvalidArgument("input '", info.name, "': cannot generate ", DTypeName(info.dtype));
-  }
+  PE_RETURN_IF_ERROR(DispatchPod(info.dtype, [&](auto tag) -> Status {
+    Fill<decltype(tag)>(t, rng);
+    return Status::OK();
+  }));
   return t;
 }
 
@@ -117,8 +106,8 @@ Result<std::vector<BenchInput>> GatherInputs(const Args& args, const Session& se
   const auto& declared = session.inputs();
   if (args.positional.size() == 2) {
     if (declared.size() != 1)
-      return InvalidArgument("a positional input file needs a model with exactly one input; this "
-                             "model has ", declared.size(), " (use --input NAME=FILE)");
+      return InvalidArgument("a positional input file needs a model with exactly one input; ",
+                             "this model has ", declared.size(), " (use --input NAME=FILE)");
     PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(args.positional[1]));
     inputs.push_back({declared[0].name, std::move(t), args.positional[1]});
   }
@@ -220,11 +209,13 @@ void PrintJson(const Report& r) {
        << ", \"shape\": " << JsonString(ShapeToString(in.tensor.shape()))
        << ", \"source\": " << JsonString(in.source) << "}";
   }
-  os << "], \"load_ms\": " << Fixed(r.load_ms, 4) << ", \"first_run_ms\": " << Fixed(r.first_run_ms, 4)
-     << ", \"median_ms\": " << Fixed(r.latency.median, 4) << ", \"p90_ms\": " << Fixed(r.latency.p90, 4)
-     << ", \"min_ms\": " << Fixed(r.latency.min, 4) << ", \"mean_ms\": " << Fixed(r.latency.mean, 4)
-     << ", \"max_ms\": " << Fixed(r.latency.max, 4)
-     << ", \"rss_before_load_kb\": " << r.rss_before_load_kb << ", \"peak_rss_kb\": " << r.peak_rss_kb
+  os << "], \"load_ms\": " << Fixed(r.load_ms, 4)
+     << ", \"first_run_ms\": " << Fixed(r.first_run_ms, 4)
+     << ", \"median_ms\": " << Fixed(r.latency.median, 4)
+     << ", \"p90_ms\": " << Fixed(r.latency.p90, 4) << ", \"min_ms\": " << Fixed(r.latency.min, 4)
+     << ", \"mean_ms\": " << Fixed(r.latency.mean, 4) << ", \"max_ms\": " << Fixed(r.latency.max, 4)
+     << ", \"rss_before_load_kb\": " << r.rss_before_load_kb
+     << ", \"peak_rss_kb\": " << r.peak_rss_kb
      << ", \"model_rss_kb\": " << r.peak_rss_kb - r.rss_before_load_kb << "}\n";
   std::cout << os.str();
 }

@@ -53,6 +53,7 @@ void PrintTable(const std::vector<std::string>& header,
 int RunCommand(int argc, char** argv);
 int InspectCommand(int argc, char** argv);
 int ConformanceCommand(int argc, char** argv);
+int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

@@ -4,16 +4,34 @@
 
 #include "cli/cli.h"
 #include "model/onnx_import.h"
+#include "model/shape_inference.h"
+#include "runtime/optimize_model.h"
 #include "runtime/session_impl.h"
 
 namespace privedge::cli {
 namespace {
 
-constexpr const char* kHelp = R"(usage: privedge inspect MODEL
+constexpr const char* kHelp = R"(usage: privedge inspect MODEL [--shapes] [--optimized]
 
 Prints the model's IR version and opset imports, its inputs and outputs with types and shapes
 (symbolic dimensions by name), a histogram of its operators, and its parameter count and bytes.
+
+  --shapes   also print every value the nodes of the main graph produce, in execution order,
+             with the producing operator and its statically inferred type: symbolic dimensions
+             (batch, seq) keep their names, '?' is an extent known only at run time, and
+             'unknown' a value inference could not follow (subgraph results, unknown ops)
+  --optimized  describe the graph after the optimizer passes a session runs (histogram and
+             counts are of the optimized graph), and print what each pass did
 )";
+
+// What each optimizer pass did, in the order the passes ran.
+void PrintOptimizeStats(const OptimizeStats& stats) {
+  std::vector<std::vector<std::string>> rows;
+  for (const PassCount& p : stats.passes) rows.push_back({p.pass, std::to_string(p.count)});
+  std::cout << "\noptimized: " << stats.nodes_before << " -> " << stats.nodes_after
+            << " nodes in " << stats.rounds << " round(s)\n";
+  PrintTable({"pass", "rewrites"}, rows);
+}
 
 void CountOps(const Graph& g, std::map<std::string, int>& ops) {
   for (const Node& n : g.nodes) {
@@ -25,12 +43,31 @@ void CountOps(const Graph& g, std::map<std::string, int>& ops) {
   }
 }
 
+// Every node output of the main graph with its producer and inferred type. Import already
+// annotated graph.value_infos; inferring again on a copy also gives the graph outputs' types.
+void PrintInferredShapes(const Model& m) {
+  Graph graph = m.graph;  // tensors are shared handles: the copy is cheap
+  std::map<std::string, TypeInfo> types;
+  (void)InferGraphTypes(graph, m.OpsetVersion(""), &types);
+  std::vector<std::vector<std::string>> rows;
+  for (const Node& n : graph.nodes) {
+    const std::string op = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
+    for (const auto& out : n.outputs) {
+      if (out.empty()) continue;
+      auto it = types.find(out);
+      rows.push_back({out, op, it == types.end() ? "unknown" : it->second.ToString()});
+    }
+  }
+  std::cout << "\n";
+  PrintTable({"value", "op", "inferred type"}, rows);
+}
+
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
   const std::string cmd = "inspect";
   Args args;
-  if (!ParseArgs(argc, argv, {}, {"help"}, cmd, args)) return 1;
+  if (!ParseArgs(argc, argv, {}, {"help", "shapes", "optimized"}, cmd, args)) return 1;
   if (args.has("help")) {
     std::cout << kHelp;
     return 0;
@@ -38,6 +75,12 @@ int InspectCommand(int argc, char** argv) {
   if (args.positional.size() != 1) return Fail(cmd, "expected exactly one MODEL path (see --help)");
   auto model = ImportOnnxFile(args.positional[0]);
   if (!model.ok()) return Fail(cmd, model.status().message());
+  OptimizeStats optimize_stats;
+  if (args.has("optimized")) {
+    auto stats = OptimizeForSession(*model, SessionOptions{});
+    if (!stats.ok()) return Fail(cmd, "optimizer: " + stats.status().message());
+    optimize_stats = *stats;
+  }
   const Model& m = *model;
   std::cout << "model:    " << args.positional[0] << "\n";
   std::cout << "IR:       " << m.ir_version << "\n";
@@ -72,6 +115,8 @@ int InspectCommand(int argc, char** argv) {
   }
   std::cout << "\nnodes: " << nodes << ", initializers: " << m.graph.initializers.size()
             << ", parameters: " << params << " (" << bytes << " bytes)\n";
+  if (args.has("optimized")) PrintOptimizeStats(optimize_stats);
+  if (args.has("shapes")) PrintInferredShapes(m);
   return 0;
 }
 

@@ -15,12 +15,13 @@ namespace privedge::cli {
 namespace {
 
 constexpr const char* kHelp = R"(usage: privedge run MODEL [INPUT_FILE] [--input NAME=FILE]... [--output-dir DIR]
-                    [--threads N]
+                    [--threads N] [--reference]
 
 Loads MODEL (.onnx) and runs it once on the CPU. Inputs are NumPy .npy files or ONNX
 TensorProto .pb files; a model with a single input may take its file positionally. Each output
 is summarized (name, type, shape, min, max, mean, first values) and, with --output-dir, written
 to DIR/NAME.npy (characters other than letters, digits, '-', '_' and '.' become '_').
+--reference runs only the reference kernels (the oracle), never the fast ones.
 )";
 
 std::string SanitizeName(const std::string& name) {
@@ -65,7 +66,8 @@ std::vector<std::string> Summarize(const std::string& name, const Tensor& t) {
 int RunCommand(int argc, char** argv) {
   const std::string cmd = "run";
   Args args;
-  if (!ParseArgs(argc, argv, {"input", "output-dir", "threads"}, {"help"}, cmd, args)) return 1;
+  if (!ParseArgs(argc, argv, {"input", "output-dir", "threads"}, {"help", "reference"}, cmd, args))
+    return 1;
   if (args.has("help")) {
     std::cout << kHelp;
     return 0;
@@ -76,6 +78,7 @@ int RunCommand(int argc, char** argv) {
   if (!ParseIntOption(args, "threads", 0, 1024, threads, cmd)) return 1;
   SessionOptions options;
   options.threads = static_cast<int>(threads);
+  options.fast_kernels = !args.has("reference");
 
   const auto t0 = std::chrono::steady_clock::now();
   auto session = Session::Load(args.positional[0], options);

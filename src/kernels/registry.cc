@@ -1,3 +1,4 @@
+#include "kernels/dnnl/dnnl_kernels.h"
 #include "kernels/kernel.h"
 #include "kernels/reference/families.h"
 
@@ -20,6 +21,7 @@ const KernelRegistry& KernelRegistry::Global() {
     RegisterControlFlowKernels(r);
     RegisterSignalKernels(r);
     RegisterMiscKernels(r);
+    RegisterDnnlKernels(r);  // fast kernels, tried before the reference ones
     return r;
   }();
   return registry;

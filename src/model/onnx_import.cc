@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "model/onnx_convert.h"
+#include "model/shape_inference.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace privedge {
@@ -80,6 +81,9 @@ Result<Model> ImportProto(onnx::ModelProto& proto, const std::string& base_dir,
   TensorLoadContext ctx{base_dir, options.max_tensor_bytes};
   PE_ASSIGN_OR_RETURN(model.graph, GraphFromProto(proto.graph(), ctx, 0));
   PE_RETURN_IF_ERROR(SortAndCheckGraph(model.graph, {}));
+  // privedge's own inference (safe on hostile attributes) always annotates the graph; it is
+  // advisory, so an internal failure only loses annotations.
+  (void)InferGraphTypes(model.graph, model.OpsetVersion(""));
   return model;
 }
 

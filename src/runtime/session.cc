@@ -7,6 +7,7 @@
 
 #include "kernels/kernel.h"
 #include "model/onnx_import.h"
+#include "runtime/optimize_model.h"
 #include "runtime/session_impl.h"
 
 namespace privedge {
@@ -104,6 +105,20 @@ Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptio
   exec_options.limits.max_loop_iterations = options.max_loop_iterations;
   exec_options.fast_kernels = options.fast_kernels;
   exec_options.threads = options.threads > 0 ? options.threads : OnlineCpus();
+  // The optimized graph is kept only when every pass and its plan succeed: optimizing never
+  // makes a valid model fail. Subgraphs are copied before a pass changes them, so `imported`
+  // stays intact.
+  if (options.optimize) {
+    Model imported = impl->model;
+    if (OptimizeForSession(impl->model, options).ok()) {
+      auto executor = GraphExecutor::Create(impl->model, KernelRegistry::Global(), exec_options);
+      if (executor.ok()) {
+        impl->executor = std::move(executor).value();
+        return impl;
+      }
+    }
+    impl->model = std::move(imported);
+  }
   PE_ASSIGN_OR_RETURN(impl->executor,
                       GraphExecutor::Create(impl->model, KernelRegistry::Global(), exec_options));
   return impl;

@@ -29,6 +29,8 @@ $pe run $node/test_relu/model.onnx $node/test_relu/test_data_set_0/input_0.pb --
 [ -f "$tmp/out1/y.npy" ] || fail "run did not write y.npy"
 grep -q "float32" "$tmp/run.txt" || fail "run summary lacks the output type"
 $pe inspect $node/test_relu/model.onnx | grep -q "Relu" || fail "inspect does not list Relu"
+$pe inspect $src/tests/data/models/lstm.onnx --optimized | grep -q "constant folding  *18" \
+  || fail "inspect --optimized does not report the passes"
 
 # Bad input.
 expect_error "missing model" "cannot open" $pe run "$tmp/none.onnx"

@@ -1,0 +1,55 @@
+#include "kernels/dnnl/dnnl_util.h"
+
+#include <omp.h>
+
+#include "kernels/dnnl/dnnl_kernels.h"
+
+namespace privedge {
+namespace dnnl_kernels {
+
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+ThreadScope::ThreadScope(int threads) : previous_(omp_get_max_threads()) {
+  if (threads != previous_) omp_set_num_threads(threads);
+}
+
+ThreadScope::~ThreadScope() {
+  if (omp_get_max_threads() != previous_) omp_set_num_threads(previous_);
+}
+
+dnnl::memory PackedWeights::Get(const dnnl::memory::desc& want) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [desc, mem] : packed_)
+    if (desc == want) return mem;
+  const dnnl::engine& engine = CpuEngine();
+  dnnl::memory src(source_, engine, const_cast<float*>(data_));
+  dnnl::memory dst(want, engine);
+  dnnl::stream stream(engine);
+  dnnl::reorder(src, dst).execute(stream, src, dst);
+  stream.wait();
+  packed_.emplace_back(want, dst);
+  return dst;
+}
+
+dnnl::memory::dims Dims(const std::vector<int64_t>& v) {
+  return dnnl::memory::dims(v.begin(), v.end());
+}
+
+Status RunReference(KernelContext& ctx) {
+  KernelFn fn = KernelRegistry::Global().Find(ctx.node().op_type, ctx.node().domain);
+  if (!fn) return Internal(ctx.node().Describe(), ": no reference kernel");
+  return fn(ctx);
+}
+
+}  // namespace dnnl_kernels
+
+void RegisterDnnlKernels(KernelRegistry& r) {
+  r.AddFast("Conv", dnnl_kernels::MakeConv);
+  r.AddFast("Gemm", dnnl_kernels::MakeGemm);
+  r.AddFast("MatMul", dnnl_kernels::MakeMatMul);
+}
+
+}  // namespace privedge

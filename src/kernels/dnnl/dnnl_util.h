@@ -1,0 +1,84 @@
+// Pieces shared by the oneDNN kernels: the engine, the thread-count scope, packed-weight and
+// per-input-shape caches.
+#pragma once
+
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "kernels/kernel.h"
+
+namespace privedge::dnnl_kernels {
+
+// The process-wide CPU engine (engines are thread-safe and cheap to share).
+const dnnl::engine& CpuEngine();
+
+// Sets the OpenMP thread count of the calling thread for its lifetime, then restores it.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
+// A constant weight tensor reordered, once per layout, into the layout a primitive asks for.
+// Primitives built for different input shapes usually share one layout, hence one copy.
+class PackedWeights {
+ public:
+  // `source` describes the plain weights at `data`, which must outlive this object.
+  PackedWeights(dnnl::memory::desc source, const float* data)
+      : source_(std::move(source)), data_(data) {}
+  // The weights in layout `want`, packing them on first use. Thread-safe.
+  dnnl::memory Get(const dnnl::memory::desc& want);
+
+ private:
+  dnnl::memory::desc source_;
+  const float* data_;
+  std::mutex mu_;
+  std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
+};
+
+// Per-input-shape plans, built on first use of a shape and kept for the session's lifetime.
+template <class Plan>
+class ShapeCache {
+ public:
+  // The plan for `key`, calling build() (which returns Result<std::shared_ptr<Plan>>) when
+  // there is none yet. Concurrent first calls with one shape may both build; one result wins.
+  template <class Build>
+  Result<std::shared_ptr<const Plan>> Get(const std::vector<int64_t>& key, Build&& build) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = plans_.find(key);
+      if (it != plans_.end()) return it->second;
+    }
+    PE_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, build());
+    std::lock_guard<std::mutex> lock(mu_);
+    return plans_.emplace(key, std::move(plan)).first->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans_;
+};
+
+// oneDNN's dims from ours.
+dnnl::memory::dims Dims(const std::vector<int64_t>& v);
+
+// Runs the registered reference kernel for the node: the fallback for inputs a fast kernel
+// was not prepared for (other dtypes or ranks at run time), which also reports bad input
+// exactly as the reference does.
+Status RunReference(KernelContext& ctx);
+
+// Factories (conv.cc, gemm.cc).
+Result<std::unique_ptr<PreparedKernel>> MakeConv(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeGemm(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx);
+
+}  // namespace privedge::dnnl_kernels

@@ -1,0 +1,205 @@
+// Fusions that merge a node into its producer: Conv + BatchNormalization, MatMul + Add -> Gemm.
+#include <cmath>
+#include <map>
+
+#include "optimize/graph_util.h"
+#include "optimize/optimize.h"
+
+namespace privedge {
+
+using namespace optimize_internal;
+
+namespace {
+
+bool IsFloat32Or64(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
+
+// Index of the node of `graph` producing each value.
+std::map<std::string, size_t> Producers(const Graph& graph) {
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    for (const auto& o : graph.nodes[i].outputs)
+      if (!o.empty()) producer[o] = i;
+  return producer;
+}
+
+// The node producing `name` in `graph` when it is a default-domain `op_type` node whose output
+// `name` is read by nothing but one input of one node. -1 otherwise.
+int64_t SoleProducer(const Graph& graph, const std::map<std::string, size_t>& producers,
+                     const GraphUses& uses, const std::string& name, const std::string& op_type) {
+  auto p = producers.find(name);
+  if (p == producers.end() || !uses.SingleUse(name)) return -1;
+  const Node& node = graph.nodes[p->second];
+  if (node.op_type != op_type || !IsDefaultDomain(node.domain)) return -1;
+  return static_cast<int64_t>(p->second);
+}
+
+// A BatchNormalization that normalizes with its stored statistics and returns only Y.
+bool IsInferenceBatchNorm(const Node& bn, int64_t opset, const GraphUses& uses) {
+  if (bn.inputs.size() != 5 || bn.outputs.empty() || bn.outputs[0].empty()) return false;
+  for (size_t i = 1; i < bn.outputs.size(); ++i)
+    if (!bn.outputs[i].empty() && (opset < 14 || uses.Used(bn.outputs[i]))) return false;
+  if (opset >= 14) {
+    const Attribute* training = bn.FindAttribute("training_mode");
+    if (training && training->i != 0) return false;
+  }
+  const Attribute* spatial = bn.FindAttribute("spatial");
+  if (opset < 9 && spatial && spatial->i == 0) return false;
+  return true;
+}
+
+std::vector<double> ToDoubles(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.GetAsDouble(i);
+  return v;
+}
+
+Tensor FromDoubles(const std::vector<double>& v, DType dtype, const Shape& shape) {
+  if (dtype == DType::kFloat64) return Tensor::FromVector(v, shape);
+  return Tensor::FromVector(std::vector<float>(v.begin(), v.end()), shape);
+}
+
+// Folds graph.nodes[bn_index] into the Conv feeding it; false when the pattern does not apply.
+bool FoldOneConvBatchNorm(Graph& graph, bool main_graph, const Model& model,
+                          const std::map<std::string, size_t>& producers, const GraphUses& uses,
+                          size_t bn_index, NameAllocator& names) {
+  const Node& bn = graph.nodes[bn_index];
+  if (bn.op_type != "BatchNormalization" || !IsDefaultDomain(bn.domain)) return false;
+  if (!IsInferenceBatchNorm(bn, model.OpsetVersion(bn.domain), uses)) return false;
+  const int64_t conv_index = SoleProducer(graph, producers, uses, bn.inputs[0], "Conv");
+  if (conv_index < 0) return false;
+  Node& conv = graph.nodes[conv_index];
+  if (conv.inputs.size() < 2 || conv.outputs.size() != 1) return false;
+  const Tensor* w = FindConstant(graph, main_graph, conv.inputs[1]);
+  if (!w || !IsFloat32Or64(w->dtype()) || w->rank() < 3) return false;
+  const int64_t channels = w->dim(0);
+  if (channels <= 0) return false;
+  const Tensor* b = nullptr;
+  if (conv.inputs.size() > 2 && !conv.inputs[2].empty()) {
+    b = FindConstant(graph, main_graph, conv.inputs[2]);
+    if (!b || b->dtype() != w->dtype() || b->rank() != 1 || b->numel() != channels) return false;
+  }
+  const Tensor* params[4];  // scale, B, mean, var
+  for (int k = 0; k < 4; ++k) {
+    params[k] = FindConstant(graph, main_graph, bn.inputs[k + 1]);
+    if (!params[k] || params[k]->dtype() != w->dtype() || params[k]->rank() != 1 ||
+        params[k]->numel() != channels)
+      return false;
+  }
+  const Attribute* eps_attr = bn.FindAttribute("epsilon");
+  const double eps = eps_attr ? static_cast<double>(eps_attr->f) : static_cast<double>(1e-5f);
+
+  const std::vector<double> gamma = ToDoubles(*params[0]), beta = ToDoubles(*params[1]),
+                            mean = ToDoubles(*params[2]), var = ToDoubles(*params[3]);
+  std::vector<double> weights = ToDoubles(*w);
+  std::vector<double> bias = b ? ToDoubles(*b) : std::vector<double>(channels, 0.0);
+  const size_t per_channel = weights.size() / static_cast<size_t>(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    const double scale = gamma[c] / std::sqrt(var[c] + eps);
+    for (size_t k = 0; k < per_channel; ++k) weights[c * per_channel + k] *= scale;
+    bias[c] = (bias[c] - mean[c]) * scale + beta[c];
+  }
+  const std::string w_name = names.Fresh(conv.inputs[1] + "_bn_folded");
+  const std::string b_name = names.Fresh((b ? conv.inputs[2] : conv.outputs[0]) + "_bn_folded");
+  graph.initializers[w_name] = FromDoubles(weights, w->dtype(), w->shape());
+  graph.initializers[b_name] = FromDoubles(bias, w->dtype(), {channels});
+  conv.inputs.resize(3);
+  conv.inputs[1] = w_name;
+  conv.inputs[2] = b_name;
+  conv.outputs[0] = bn.outputs[0];
+  return true;
+}
+
+Result<int64_t> FoldConvBatchNormIn(Graph& graph, bool main_graph, const Model& model,
+                                    NameAllocator& names) {
+  const std::map<std::string, size_t> producers = Producers(graph);
+  const GraphUses uses(graph);
+  std::vector<bool> remove(graph.nodes.size(), false);
+  int64_t count = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    // Each match touches only its own Conv/BN pair, so the use counts stay valid.
+    if (FoldOneConvBatchNorm(graph, main_graph, model, producers, uses, i, names)) {
+      remove[i] = true;
+      ++count;
+    }
+  }
+  if (count) RemoveNodes(graph, remove);
+  return count;
+}
+
+// Rank of `name` in `graph` when declared or inferred, -1 when unknown.
+int64_t KnownRank(const Graph& graph, const std::map<std::string, const TypeInfo*>& types,
+                  const std::string& name, DType* elem_type) {
+  auto init = graph.initializers.find(name);
+  if (init != graph.initializers.end()) {
+    *elem_type = init->second.dtype();
+    return static_cast<int64_t>(init->second.rank());
+  }
+  auto it = types.find(name);
+  if (it == types.end() || it->second->kind != TypeInfo::Kind::kTensor || !it->second->has_shape)
+    return -1;
+  *elem_type = it->second->elem_type;
+  return static_cast<int64_t>(it->second->dims.size());
+}
+
+bool FuseOneMatMulAdd(Graph& graph, bool main_graph, const std::map<std::string, size_t>& producers,
+                      const GraphUses& uses, const std::map<std::string, const TypeInfo*>& types,
+                      size_t add_index) {
+  const Node& add = graph.nodes[add_index];
+  if (add.op_type != "Add" || !IsDefaultDomain(add.domain) || add.inputs.size() != 2 ||
+      add.outputs.size() != 1)
+    return false;
+  for (int side = 0; side < 2; ++side) {
+    const int64_t mm_index = SoleProducer(graph, producers, uses, add.inputs[side], "MatMul");
+    if (mm_index < 0) continue;
+    Node& matmul = graph.nodes[mm_index];
+    const Tensor* bias = FindConstant(graph, main_graph, add.inputs[1 - side]);
+    if (matmul.inputs.size() != 2 || !bias) continue;
+    const Tensor* w = FindConstant(graph, main_graph, matmul.inputs[1]);
+    if (!w || w->rank() != 2 || !IsFloat32Or64(w->dtype())) continue;
+    if (bias->dtype() != w->dtype() || bias->rank() != 1 ||
+        (bias->numel() != w->dim(1) && bias->numel() != 1))
+      continue;
+    DType a_type = DType::kUndefined;
+    if (KnownRank(graph, types, matmul.inputs[0], &a_type) != 2 || a_type != w->dtype()) continue;
+    matmul.op_type = "Gemm";
+    matmul.attributes.clear();
+    matmul.inputs.push_back(add.inputs[1 - side]);
+    matmul.outputs[0] = add.outputs[0];
+    return true;
+  }
+  return false;
+}
+
+Result<int64_t> FuseMatMulAddIn(Graph& graph, bool main_graph, const Model& model) {
+  // Gemm takes an optional, unidirectionally broadcast C from opset 11 on.
+  if (model.OpsetVersion("") < 11) return int64_t{0};
+  const std::map<std::string, size_t> producers = Producers(graph);
+  const std::map<std::string, const TypeInfo*> types = KnownTypes(graph);
+  const GraphUses uses(graph);
+  std::vector<bool> remove(graph.nodes.size(), false);
+  int64_t count = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (FuseOneMatMulAdd(graph, main_graph, producers, uses, types, i)) {
+      remove[i] = true;
+      ++count;
+    }
+  }
+  if (count) RemoveNodes(graph, remove);
+  return count;
+}
+
+}  // namespace
+
+Result<int64_t> FoldConvBatchNorm(Model& model) {
+  NameAllocator names(model);
+  return ForEachGraph(model, [&](Graph& g, bool main_graph) {
+    return FoldConvBatchNormIn(g, main_graph, model, names);
+  });
+}
+
+Result<int64_t> FuseMatMulAdd(Model& model) {
+  return ForEachGraph(
+      model, [&](Graph& g, bool main_graph) { return FuseMatMulAddIn(g, main_graph, model); });
+}
+
+}  // namespace privedge

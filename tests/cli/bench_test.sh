@@ -1,0 +1,70 @@
+#!/bin/sh
+# End-to-end checks of `privedge bench`: a good run prints one JSON object with every key (and
+# a table without --json); bad input gives one clear line and a non-zero exit (never a crash).
+# usage: bench_test.sh PRIVEDGE SOURCE_DIR
+set -u
+pe=$1 src=$2
+model=$src/tests/data/models/lstm.onnx
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error DESCRIPTION TEXT COMMAND...: non-zero exit, no signal, one stderr line containing TEXT.
+expect_error() {
+  desc=$1 pattern=$2; shift 2
+  "$@" > "$tmp/out" 2> "$tmp/err"
+  rc=$?
+  if [ $rc -eq 0 ]; then fail "$desc: exit 0, expected an error"; return; fi
+  if [ $rc -ge 128 ]; then fail "$desc: killed by signal $((rc - 128))"; return; fi
+  lines=$(wc -l < "$tmp/err")
+  if [ "$lines" -ne 1 ]; then fail "$desc: expected one error line, got $lines:"; cat "$tmp/err" >&2; return; fi
+  grep -qF -- "$pattern" "$tmp/err" || { fail "$desc: error does not mention '$pattern':"; cat "$tmp/err" >&2; }
+}
+
+# Good run, --json: one object with every key, sensible values. Inputs are generated.
+if $pe bench "$model" --runs 3 --warmup 1 --threads 1 --json > "$tmp/bench.json" 2> "$tmp/err"; then
+  python3 - "$tmp/bench.json" <<'EOF' || fail "bench --json output is not the expected object"
+import json, sys
+text = open(sys.argv[1]).read()
+r = json.loads(text)
+keys = ["model", "threads", "runs", "warmup", "inputs", "load_ms", "first_run_ms", "median_ms",
+        "p90_ms", "min_ms", "mean_ms", "max_ms", "rss_before_load_kb", "peak_rss_kb",
+        "model_rss_kb"]
+missing = [k for k in keys if k not in r]
+assert not missing, f"missing keys {missing} in {text}"
+assert text.count("\n") == 1, "expected exactly one line"
+assert r["runs"] == 3 and r["warmup"] == 1 and r["threads"] == 1, text
+assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["max_ms"], text
+assert r["load_ms"] > 0 and r["first_run_ms"] > 0, text
+assert r["peak_rss_kb"] >= r["rss_before_load_kb"] > 0, text
+assert [i["source"] for i in r["inputs"]] == ["random"], text
+EOF
+else
+  fail "bench --json exited non-zero:"; cat "$tmp/err" >&2
+fi
+
+# The same model with its input from a file, table output.
+$pe bench "$model" "$src/tests/data/models/lstm.input.npy" --runs 2 --warmup 0 > "$tmp/table.txt" \
+  || fail "bench with a positional input file"
+grep -q "^median " "$tmp/table.txt" || fail "bench table lacks the median row"
+grep -q "lstm.input.npy" "$tmp/table.txt" || fail "bench table does not name the input file"
+
+# Bad input.
+expect_error "no model" "expected a MODEL path" $pe bench
+expect_error "missing model" "cannot open" $pe bench "$tmp/none.onnx"
+expect_error "bad runs" "--runs expects an integer" $pe bench "$model" --runs 0
+expect_error "bad warmup" "--warmup expects an integer" $pe bench "$model" --warmup x
+expect_error "bad threads" "--threads expects an integer" $pe bench "$model" --threads -2
+expect_error "runs without value" "option --runs needs a value" $pe bench "$model" --runs
+expect_error "json with a value" "option --json takes no value" $pe bench "$model" --json=yes
+expect_error "bad option" "unknown option --bogus" $pe bench "$model" --bogus
+expect_error "bad --input" "--input expects NAME=FILE" $pe bench "$model" --input nofile
+expect_error "missing input file" "cannot open" $pe bench "$model" --input "input=$tmp/none.npy"
+expect_error "wrong input name" "unknown input 'nope'" \
+  $pe bench "$model" --input "nope=$src/tests/data/models/lstm.input.npy"
+expect_error "too many positionals" "too many positional" $pe bench "$model" a.npy b.npy
+
+if [ $failures -ne 0 ]; then echo "$failures bench CLI checks failed" >&2; exit 1; fi
+echo "all bench CLI checks passed"

@@ -1,0 +1,282 @@
+// The oneDNN fast kernels against the reference kernels (the oracle) on the same random inputs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "kernels/kernel.h"
+#include "kernels/kernel_test_util.h"
+#include "model/tensor_io.h"
+#include "privedge/session.h"
+
+namespace privedge {
+namespace {
+
+using testing::FloatAttr;
+using testing::IntAttr;
+using testing::IntsAttr;
+using testing::RunOp;
+using testing::StringAttr;
+
+Tensor Random(const Shape& shape, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(ShapeElementCount(shape)));
+  for (float& e : v) e = dist(rng);
+  return Tensor::FromVector<float>(v, shape);
+}
+
+// Prepares the first fast kernel that accepts the node (inputs flagged constant are handed to
+// it as initializers) and runs it. Returns nullptr in *name when every factory declined.
+Result<std::vector<Tensor>> RunFast(const std::string& op_type, const std::vector<Tensor>& inputs,
+                                    const std::vector<bool>& constant,
+                                    const std::map<std::string, Attribute>& attributes,
+                                    std::string* name, int threads = 1) {
+  Node node;
+  node.name = "fast";
+  node.op_type = op_type;
+  node.attributes = attributes;
+  node.outputs = {"out0"};
+  std::vector<Value> values(inputs.size());
+  std::vector<const Value*> ptrs;
+  PrepareContext prep{node, 17, {}, threads};
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
+    values[i] = Value::FromTensor(inputs[i]);
+    ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
+    prep.constant_inputs.push_back(inputs[i].defined() && constant[i] ? &inputs[i] : nullptr);
+  }
+  for (KernelFactory factory : KernelRegistry::Global().FindFast(op_type)) {
+    PE_ASSIGN_OR_RETURN(std::unique_ptr<PreparedKernel> kernel, factory(prep));
+    if (!kernel) continue;
+    *name = kernel->name();
+    KernelContext ctx(node, 17, ptrs);
+    PE_RETURN_IF_ERROR(kernel->Run(ctx));
+    std::vector<Tensor> out;
+    for (Value& v : ctx.outputs()) out.push_back(v.tensor);
+    return out;
+  }
+  *name = "";
+  return std::vector<Tensor>{};
+}
+
+// Largest |fast - ref| relative to max|ref|.
+double RelativeError(const Tensor& fast, const Tensor& ref) {
+  EXPECT_EQ(fast.shape(), ref.shape());
+  if (fast.shape() != ref.shape()) return INFINITY;
+  double scale = 0, err = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    scale = std::max(scale, std::fabs(double(ref.data<float>()[i])));
+    err = std::max(err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
+  }
+  return scale > 0 ? err / scale : err;
+}
+
+// Runs the fast kernel (expected to accept the node) and the reference; compares outputs.
+void ExpectMatchesReference(const std::string& op_type, const std::vector<Tensor>& inputs,
+                            const std::vector<bool>& constant,
+                            const std::map<std::string, Attribute>& attrs, const char* expect_name,
+                            double tol = 1e-4) {
+  std::string name;
+  auto fast = RunFast(op_type, inputs, constant, attrs, &name, 2);
+  ASSERT_TRUE(fast.ok()) << fast.status().ToString();
+  ASSERT_EQ(name, expect_name) << "the fast kernel declined";
+  auto ref = RunOp(op_type, inputs, attrs);
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  EXPECT_LE(RelativeError((*fast)[0], (*ref)[0]), tol);
+}
+
+struct ConvCase {
+  int64_t n, c, h, w, m, kh, kw, group, stride, dilation, pad;
+  bool bias;
+  const char* auto_pad = nullptr;
+};
+
+TEST(DnnlTest, ConvMatchesReference) {
+  const ConvCase cases[] = {
+      {1, 3, 17, 19, 8, 3, 3, 1, 1, 1, 1, true},     // odd sizes, first-layer channels
+      {2, 5, 13, 11, 7, 3, 3, 1, 2, 1, 0, false},    // batch 2, stride 2, no pads
+      {1, 16, 9, 9, 16, 3, 3, 16, 1, 1, 1, true},    // depthwise
+      {2, 12, 10, 7, 12, 3, 3, 12, 2, 1, 1, false},  // depthwise stride 2
+      {1, 8, 11, 11, 12, 3, 3, 4, 1, 1, 1, true},    // grouped
+      {1, 6, 15, 15, 5, 3, 3, 1, 1, 2, 2, true},     // dilation 2
+      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1
+      {2, 17, 6, 5, 9, 1, 1, 1, 1, 1, 0, true},      // 1x1 batch 2
+      {1, 33, 5, 3, 20, 1, 1, 1, 1, 1, 0, false},    // 1x1 without bias
+      {1, 8, 6, 6, 8, 1, 1, 1, 1, 1, 1, true},       // 1x1 with pads: not a plain product
+      {2, 24, 8, 8, 16, 1, 1, 1, 2, 1, 0, false},    // 1x1 stride 2
+      {1, 4, 14, 13, 6, 5, 5, 1, 1, 1, 2, true},     // 5x5
+      {1, 3, 23, 21, 8, 7, 7, 1, 2, 1, 3, true},     // 7x7 stride 2
+      {1, 7, 12, 12, 9, 3, 5, 1, 1, 1, 1, false},    // rectangular kernel
+      {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, true},   // small image: direct
+      {1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, true},   // Winograd
+      {2, 64, 29, 31, 72, 3, 3, 1, 1, 1, 1, false},  // Winograd, odd sizes, batch 2
+      {1, 5, 10, 9, 6, 3, 3, 1, 2, 1, 0, true, "SAME_UPPER"},
+      {1, 5, 10, 9, 6, 4, 4, 1, 1, 1, 0, false, "SAME_LOWER"},
+      {1, 5, 10, 9, 6, 3, 3, 1, 1, 1, 0, true, "VALID"},
+  };
+  std::mt19937 rng(42);
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "X [" << c.n << "," << c.c << "," << c.h << "," << c.w << "] M " << c.m << " k "
+                 << c.kh << "x" << c.kw << " g " << c.group << " s " << c.stride << " d "
+                 << c.dilation << " p " << c.pad << (c.auto_pad ? c.auto_pad : ""));
+    std::vector<Tensor> in = {Random({c.n, c.c, c.h, c.w}, rng),
+                              Random({c.m, c.c / c.group, c.kh, c.kw}, rng),
+                              c.bias ? Random({c.m}, rng) : Tensor()};
+    std::map<std::string, Attribute> attrs = {{"group", IntAttr(c.group)},
+                                              {"strides", IntsAttr({c.stride, c.stride})},
+                                              {"dilations", IntsAttr({c.dilation, c.dilation})}};
+    if (c.auto_pad)
+      attrs["auto_pad"] = StringAttr(c.auto_pad);
+    else
+      attrs["pads"] = IntsAttr({c.pad, c.pad, c.pad + (c.kh > 3 ? 1 : 0), c.pad});
+    // Winograd rounds differently from direct convolution; 1e-4 of max|ref| holds for both.
+    ExpectMatchesReference("Conv", in, {false, true, true}, attrs, "dnnl_f32_conv");
+  }
+}
+
+TEST(DnnlTest, ConvDeclinesAndDelegates) {
+  std::mt19937 rng(7);
+  Tensor x = Random({1, 4, 6, 6}, rng), w = Random({4, 4, 3, 3}, rng);
+  std::string name;
+  // Weights only known at run time: the fast kernel declines.
+  auto r = RunFast("Conv", {x, w}, {false, false}, {}, &name);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(name, "");
+  // 1-D and 3-D convolutions stay on the reference.
+  EXPECT_TRUE(
+      RunFast("Conv", {Random({1, 4, 6}, rng), Random({4, 4, 3}, rng)}, {false, true}, {}, &name)
+          .ok());
+  EXPECT_EQ(name, "");
+  // Bad attributes are declined so the reference reports them.
+  EXPECT_TRUE(RunFast("Conv", {x, w}, {false, true}, {{"strides", IntsAttr({0, 1})}}, &name).ok());
+  EXPECT_EQ(name, "");
+  // An input whose channels disagree with W gets the reference's error.
+  auto bad = RunFast("Conv", {Random({1, 3, 6, 6}, rng), w}, {false, true}, {}, &name);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("do not agree with group"), std::string::npos)
+      << bad.status().message();
+  // Same kernel, several input shapes (one plan each).
+  for (int64_t h : {6, 9, 5}) {
+    SCOPED_TRACE(h);
+    ExpectMatchesReference("Conv", {Random({1, 4, h, h + 1}, rng), w}, {false, true},
+                           {{"pads", IntsAttr({1, 1, 1, 1})}}, "dnnl_f32_conv");
+  }
+}
+
+TEST(DnnlTest, GemmMatchesReference) {
+  struct GemmCase {
+    int64_t m, k, n;
+    int trans_a, trans_b;
+    float alpha, beta;
+    Shape c_shape;  // empty: no C
+  };
+  const GemmCase cases[] = {
+      {1, 37, 13, 0, 1, 1.0f, 1.0f, {13}}, {5, 17, 29, 0, 0, 1.0f, 1.0f, {1, 29}},
+      {7, 33, 3, 1, 1, 0.5f, 2.0f, {}},    {3, 64, 100, 1, 0, 1.0f, 0.25f, {1}},
+      {4, 9, 11, 0, 1, 1.5f, 1.0f, {11}},
+  };
+  std::mt19937 rng(3);
+  for (const GemmCase& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << c.m << "x" << c.k << "x" << c.n << " tA " << c.trans_a << " tB " << c.trans_b);
+    std::vector<Tensor> in = {Random(c.trans_a ? Shape{c.k, c.m} : Shape{c.m, c.k}, rng),
+                              Random(c.trans_b ? Shape{c.n, c.k} : Shape{c.k, c.n}, rng),
+                              c.c_shape.empty() ? Tensor() : Random(c.c_shape, rng)};
+    ExpectMatchesReference("Gemm", in, {false, true, true},
+                           {{"transA", IntAttr(c.trans_a)},
+                            {"transB", IntAttr(c.trans_b)},
+                            {"alpha", FloatAttr(c.alpha)},
+                            {"beta", FloatAttr(c.beta)}},
+                           "dnnl_f32_gemm");
+  }
+  // C with M rows is left to the reference.
+  std::string name;
+  EXPECT_TRUE(RunFast("Gemm", {Random({3, 4}, rng), Random({4, 5}, rng), Random({3, 5}, rng)},
+                      {false, true, true}, {}, &name)
+                  .ok());
+  EXPECT_EQ(name, "");
+}
+
+TEST(DnnlTest, MatMulMatchesReference) {
+  const Shape a_shapes[] = {{19}, {1, 19}, {7, 19}, {2, 3, 19}, {2, 1, 5, 19}};
+  std::mt19937 rng(5);
+  Tensor b = Random({19, 23}, rng);
+  for (const Shape& a : a_shapes) {
+    SCOPED_TRACE(ShapeToString(a));
+    ExpectMatchesReference("MatMul", {Random(a, rng), b}, {false, true}, {}, "dnnl_f32_matmul");
+  }
+  // A batched (3-D) right operand stays on the reference.
+  std::string name;
+  EXPECT_TRUE(
+      RunFast("MatMul", {Random({2, 3, 4}, rng), Random({2, 4, 5}, rng)}, {false, true}, {}, &name)
+          .ok());
+  EXPECT_EQ(name, "");
+  // Mismatched inner dimensions get the reference's error.
+  EXPECT_FALSE(RunFast("MatMul", {Random({3, 18}, rng), b}, {false, true}, {}, &name).ok());
+}
+
+TEST(DnnlTest, ConcurrentRunsShareOneKernel) {
+  // One prepared kernel, several threads, several input shapes: plans are built once per shape
+  // under the cache's lock and every result matches the reference.
+  std::mt19937 rng(11);
+  Tensor w = Random({8, 6, 3, 3}, rng), b = Random({8}, rng);
+  Node node;
+  node.name = "conv";
+  node.op_type = "Conv";
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  node.attributes = {{"pads", IntsAttr({1, 1, 1, 1})}};
+  PrepareContext prep{node, 17, {nullptr, &w, &b}, 1};
+  auto factories = KernelRegistry::Global().FindFast("Conv");
+  ASSERT_FALSE(factories.empty());
+  auto kernel = factories[0](prep);
+  ASSERT_TRUE(kernel.ok() && *kernel);
+  std::vector<Tensor> xs = {Random({1, 6, 9, 9}, rng), Random({2, 6, 5, 7}, rng),
+                            Random({1, 6, 12, 4}, rng)};
+  std::vector<Tensor> refs;
+  for (const Tensor& x : xs) {
+    auto r = RunOp("Conv", {x, w, b}, node.attributes);
+    ASSERT_TRUE(r.ok());
+    refs.push_back((*r)[0]);
+  }
+  std::vector<double> errors(12, INFINITY);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < errors.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const size_t i = t % xs.size();
+      Value xv = Value::FromTensor(xs[i]), wv = Value::FromTensor(w), bv = Value::FromTensor(b);
+      KernelContext ctx(node, 17, {&xv, &wv, &bv});
+      if ((*kernel)->Run(ctx).ok()) errors[t] = RelativeError(ctx.outputs()[0].tensor, refs[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (double e : errors) EXPECT_LE(e, 1e-4);
+}
+
+// Whole models: fast kernels on and off give the same outputs.
+TEST(DnnlTest, SessionFastMatchesReference) {
+  for (const char* model : {"resnet18_2stages", "mobilenet_v2_w035"}) {
+    SCOPED_TRACE(model);
+    const std::string base = std::string(PRIVEDGE_SOURCE_DIR) + "/tests/data/models/" + model;
+    auto input = ReadNpy(base + ".input.npy");
+    ASSERT_TRUE(input.ok()) << input.status().ToString();
+    std::vector<Tensor> outs;
+    for (bool fast : {false, true}) {
+      SessionOptions options;
+      options.fast_kernels = fast;
+      options.threads = 1;
+      auto session = Session::Load(base + ".onnx", options);
+      ASSERT_TRUE(session.ok()) << session.status().ToString();
+      auto out = (*session)->Run({{(*session)->inputs()[0].name, *input}});
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      outs.push_back((*out)[0].second);
+    }
+    EXPECT_LE(RelativeError(outs[1], outs[0]), 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace privedge

@@ -1,0 +1,382 @@
+// Graph optimizer: each pass on small hand-built graphs (structure before/after, numerics
+// through the executor), the pass manager, and sessions with and without optimization on the
+// test models.
+#include "optimize/optimize.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "model/tensor_io.h"
+#include "privedge/session.h"
+#include "runtime/executor.h"
+#include "runtime/optimize_model.h"
+
+namespace privedge {
+namespace {
+
+namespace fs = std::filesystem;
+
+Node MakeNode(const std::string& op, std::vector<std::string> inputs,
+              std::vector<std::string> outputs, const std::string& domain = "") {
+  Node n;
+  n.name = op + "_" + (outputs.empty() ? "" : outputs[0]);
+  n.op_type = op;
+  n.domain = domain;
+  n.inputs = std::move(inputs);
+  n.outputs = std::move(outputs);
+  return n;
+}
+
+ValueInfo FloatValue(const std::string& name, std::vector<int64_t> dims, bool has_shape = true) {
+  ValueInfo vi;
+  vi.name = name;
+  vi.type.kind = TypeInfo::Kind::kTensor;
+  vi.type.elem_type = DType::kFloat32;
+  vi.type.has_shape = has_shape;
+  for (int64_t d : dims) vi.type.dims.push_back(Dim{d, ""});
+  return vi;
+}
+
+Model MakeModel(int64_t opset = 13) {
+  Model m;
+  m.ir_version = 8;
+  m.opsets = {{"", opset}};
+  return m;
+}
+
+Tensor RandomFloats(Shape shape, uint32_t seed, float lo = -1, float hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(ShapeElementCount(shape)));
+  for (auto& x : v) x = dist(rng);
+  return Tensor::FromVector(v, shape);
+}
+
+std::vector<std::string> OpTypes(const Graph& g) {
+  std::vector<std::string> ops;
+  for (const Node& n : g.nodes) ops.push_back(n.op_type);
+  return ops;
+}
+
+Evaluator ReferenceEvaluator() { return MakeReferenceEvaluator(KernelLimits{}, size_t{1} << 20); }
+
+// Runs `model` on the reference kernels, or on the fast ones where they apply.
+std::vector<Tensor> RunModel(const Model& model, const NamedTensors& inputs, bool fast = false) {
+  ExecutorOptions options;
+  options.fast_kernels = fast;
+  auto exec = GraphExecutor::Create(model, KernelRegistry::Global(), options);
+  EXPECT_TRUE(exec.ok()) << exec.status().message();
+  if (!exec.ok()) return {};
+  std::vector<std::pair<std::string, Value>> values;
+  for (const auto& [name, t] : inputs) values.emplace_back(name, Value::FromTensor(t));
+  auto out = (*exec)->Run(values);
+  EXPECT_TRUE(out.ok()) << out.status().message();
+  std::vector<Tensor> result;
+  if (out.ok())
+    for (const Value& v : *out) result.push_back(v.tensor);
+  return result;
+}
+
+// Largest |a - b| relative to the largest |a|.
+double RelativeError(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  if (a.shape() != b.shape() || a.numel() == 0) return a.shape() == b.shape() ? 0 : 1e30;
+  double max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(a.GetAsDouble(i)));
+    max_diff = std::max(max_diff, std::fabs(a.GetAsDouble(i) - b.GetAsDouble(i)));
+  }
+  return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+void ExpectSameOutputs(const Model& before, const Model& after, const NamedTensors& inputs,
+                       double tolerance = 1e-5) {
+  // Rewritten weights must also suit the fast kernels that pack them.
+  std::vector<Tensor> a = RunModel(before, inputs);
+  for (bool fast : {false, true}) {
+    std::vector<Tensor> b = RunModel(after, inputs, fast);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_LE(RelativeError(a[i], b[i]), tolerance) << i << (fast ? " fast" : " reference");
+  }
+}
+
+TEST(DeadNodeElimination, RemovesUnusedChainsKeepsOutputsAndOtherDomains) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {2})};
+  m.graph.outputs = {FloatValue("y", {2})};
+  m.graph.nodes = {MakeNode("Relu", {"x"}, {"a"}), MakeNode("Neg", {"a"}, {"b"}),
+                   MakeNode("Neg", {"x"}, {"y"}), MakeNode("Custom", {"x"}, {"c"}, "com.example")};
+  auto removed = EliminateDeadNodes(m);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 2);
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Neg", "Custom"}));
+}
+
+TEST(DeadNodeElimination, KeepsValuesUsedOnlyInsideSubgraphs) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {1}), {"cond", {}}};
+  m.graph.outputs = {FloatValue("y", {1})};
+  auto branch = std::make_shared<Graph>();
+  branch->outputs = {FloatValue("r", {1})};
+  branch->nodes = {MakeNode("Identity", {"a"}, {"r"})};
+  Node if_node = MakeNode("If", {"cond"}, {"y"});
+  if_node.attributes["then_branch"].kind = Attribute::Kind::kGraph;
+  if_node.attributes["then_branch"].g = branch;
+  if_node.attributes["else_branch"].kind = Attribute::Kind::kGraph;
+  if_node.attributes["else_branch"].g = branch;
+  m.graph.nodes = {MakeNode("Relu", {"x"}, {"a"}), if_node};
+  auto removed = EliminateDeadNodes(m);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0);
+  EXPECT_EQ(m.graph.nodes.size(), 2u);
+}
+
+TEST(IdentityElimination, RewiresConsumersAndKeepsGraphOutputNames) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {3})};
+  m.graph.outputs = {FloatValue("y", {3}), FloatValue("z", {3}), FloatValue("w", {3})};
+  m.graph.nodes = {MakeNode("Relu", {"x"}, {"a"}),     MakeNode("Identity", {"a"}, {"b"}),
+                   MakeNode("Neg", {"b"}, {"y"}),      MakeNode("Abs", {"x"}, {"c"}),
+                   MakeNode("Identity", {"c"}, {"z"}),   // output: Abs is renamed to z
+                   MakeNode("Identity", {"x"}, {"w"})};  // input to output: must stay
+  Model before = m;
+  auto removed = EliminateIdentities(m);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 2);
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Relu", "Neg", "Abs", "Identity"}));
+  EXPECT_EQ(m.graph.nodes[1].inputs[0], "a");
+  EXPECT_EQ(m.graph.nodes[2].outputs[0], "z");
+  ExpectSameOutputs(before, m, {{"x", Tensor::FromVector<float>({-1, 0, 2}, {3})}});
+}
+
+TEST(IdentityElimination, DropoutOnlyInInferenceWithUnusedMask) {
+  Model m = MakeModel(13);
+  m.graph.inputs = {FloatValue("x", {3})};
+  m.graph.outputs = {FloatValue("y", {3}), FloatValue("z", {3}), {"mask", {}}};
+  m.graph.initializers["train"] = Tensor::Scalar<bool>(true);
+  m.graph.nodes = {MakeNode("Dropout", {"x"}, {"a", "unused_mask"}), MakeNode("Relu", {"a"}, {"y"}),
+                   MakeNode("Dropout", {"x"}, {"b", "mask"}),       // mask is an output
+                   MakeNode("Dropout", {"b", "", "train"}, {"c"}),  // training mode
+                   MakeNode("Neg", {"c"}, {"z"})};
+  auto removed = EliminateIdentities(m);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Relu", "Dropout", "Dropout", "Neg"}));
+  EXPECT_EQ(m.graph.nodes[0].inputs[0], "x");
+}
+
+TEST(ConstantFolding, FoldsConstantSubgraphsButNotLargeOrRandomResults) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {2, 3})};
+  m.graph.outputs = {FloatValue("y", {2, 3}), FloatValue("big", {}, false), FloatValue("rnd", {2}),
+                     FloatValue("s", {2})};
+  m.graph.initializers["a"] = Tensor::FromVector<float>({1, 2, 3}, {3});
+  m.graph.initializers["b"] = Tensor::FromVector<float>({10, 20, 30}, {3});
+  m.graph.initializers["big_shape"] = Tensor::FromVector<int64_t>({1024, 1024}, {2});
+  Node constant = MakeNode("Constant", {}, {"k"});
+  constant.attributes["value"].kind = Attribute::Kind::kTensor;
+  constant.attributes["value"].t = Tensor::FromVector<float>({2, 2, 2}, {3});
+  Node random = MakeNode("RandomNormal", {}, {"rnd"});
+  random.attributes["shape"].kind = Attribute::Kind::kInts;
+  random.attributes["shape"].ints = {2};
+  m.graph.nodes = {constant,
+                   MakeNode("Add", {"a", "b"}, {"ab"}),
+                   MakeNode("Mul", {"ab", "k"}, {"abk"}),
+                   MakeNode("Mul", {"x", "abk"}, {"y"}),
+                   MakeNode("ConstantOfShape", {"big_shape"}, {"big"}),  // 4 MiB: stays
+                   random,
+                   MakeNode("Shape", {"x"}, {"s"})};
+  auto folded = FoldConstants(m, OptimizeOptions{}, ReferenceEvaluator());
+  ASSERT_TRUE(folded.ok()) << folded.status().message();
+  EXPECT_EQ(*folded, 4);  // Constant, Add, Mul, Shape of a fixed-shape input
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Mul", "ConstantOfShape", "RandomNormal"}));
+  ASSERT_TRUE(m.graph.initializers.count("abk"));
+  const Tensor& abk = m.graph.initializers.at("abk");
+  EXPECT_FLOAT_EQ(abk.data<float>()[2], 66.0f);
+  const Tensor& s = m.graph.initializers.at("s");
+  EXPECT_EQ(s.GetAsInt64(0), 2);
+  EXPECT_EQ(s.GetAsInt64(1), 3);
+}
+
+TEST(ConstantFolding, LeavesOverridableInitializersAndFailingNodes) {
+  Model m = MakeModel();
+  m.graph.outputs = {FloatValue("y", {}, false), FloatValue("z", {}, false)};
+  m.graph.initializers["a"] = Tensor::FromVector<float>({1, 2}, {2});
+  m.graph.initializers["bad_shape"] = Tensor::FromVector<int64_t>({5}, {1});
+  m.graph.overridable_initializers = {"a"};
+  m.graph.nodes = {MakeNode("Neg", {"a"}, {"y"}), MakeNode("Reshape", {"a", "bad_shape"}, {"z"})};
+  // A failed evaluation is "do not fold", not an error.
+  auto folded = FoldConstants(m, OptimizeOptions{}, ReferenceEvaluator());
+  ASSERT_TRUE(folded.ok());
+  EXPECT_EQ(*folded, 0);
+  m.graph.overridable_initializers.clear();
+  folded = FoldConstants(m, OptimizeOptions{}, ReferenceEvaluator());
+  ASSERT_TRUE(folded.ok());
+  EXPECT_EQ(*folded, 1);
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Reshape"}));
+}
+
+Model ConvBatchNormModel(bool conv_bias, bool extra_consumer) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {1, 3, 6, 6})};
+  m.graph.outputs = {FloatValue("y", {1, 4, 4, 4})};
+  m.graph.initializers["w"] = RandomFloats({4, 3, 3, 3}, 1);
+  m.graph.initializers["gamma"] = RandomFloats({4}, 2, 0.5f, 2);
+  m.graph.initializers["beta"] = RandomFloats({4}, 3);
+  m.graph.initializers["mean"] = RandomFloats({4}, 4);
+  m.graph.initializers["var"] = RandomFloats({4}, 5, 0.1f, 3);
+  Node conv = MakeNode("Conv", {"x", "w"}, {"c"});
+  if (conv_bias) {
+    m.graph.initializers["cb"] = RandomFloats({4}, 6);
+    conv.inputs.push_back("cb");
+  }
+  Node bn = MakeNode("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, {"bn"});
+  bn.attributes["epsilon"].kind = Attribute::Kind::kFloat;
+  bn.attributes["epsilon"].f = 1e-3f;
+  m.graph.nodes = {conv, bn, MakeNode("Relu", {"bn"}, {"y"})};
+  if (extra_consumer) {
+    m.graph.outputs.push_back(FloatValue("c2", {1, 4, 4, 4}));
+    m.graph.nodes.push_back(MakeNode("Neg", {"c"}, {"c2"}));
+  }
+  return m;
+}
+
+TEST(ConvBatchNormFolding, FoldsIntoWeightsAndBias) {
+  for (bool conv_bias : {false, true}) {
+    Model m = ConvBatchNormModel(conv_bias, false);
+    Model before = m;
+    auto folded = FoldConvBatchNorm(m);
+    ASSERT_TRUE(folded.ok());
+    EXPECT_EQ(*folded, 1);
+    EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Conv", "Relu"}));
+    EXPECT_EQ(m.graph.nodes[0].inputs.size(), 3u);
+    EXPECT_EQ(m.graph.nodes[0].outputs[0], "bn");
+    // The original weights are untouched (they could be shared with another node).
+    EXPECT_EQ(m.graph.initializers.at("w").data<float>()[0],
+              before.graph.initializers.at("w").data<float>()[0]);
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 6, 6}, 7)}});
+    EXPECT_EQ(RemoveUnusedInitializers(m), conv_bias ? 6 : 5);
+  }
+}
+
+TEST(ConvBatchNormFolding, SkipsWhenConvOutputHasAnotherConsumer) {
+  Model m = ConvBatchNormModel(true, true);
+  auto folded = FoldConvBatchNorm(m);
+  ASSERT_TRUE(folded.ok());
+  EXPECT_EQ(*folded, 0);
+}
+
+Model MatMulAddModel(bool left_rank_known, bool bias_first) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {5, 3}, left_rank_known)};
+  m.graph.outputs = {FloatValue("y", {5, 4})};
+  m.graph.initializers["w"] = RandomFloats({3, 4}, 11);
+  m.graph.initializers["b"] = RandomFloats({4}, 12);
+  m.graph.nodes = {
+      MakeNode("MatMul", {"x", "w"}, {"mm"}),
+      bias_first ? MakeNode("Add", {"b", "mm"}, {"y"}) : MakeNode("Add", {"mm", "b"}, {"y"})};
+  return m;
+}
+
+TEST(MatMulAddToGemm, FusesWhenRanksAreKnown) {
+  for (bool bias_first : {false, true}) {
+    Model m = MatMulAddModel(true, bias_first);
+    Model before = m;
+    auto fused = FuseMatMulAdd(m);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(*fused, 1);
+    ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Gemm"}));
+    EXPECT_EQ(m.graph.nodes[0].inputs, (std::vector<std::string>{"x", "w", "b"}));
+    EXPECT_EQ(m.graph.nodes[0].outputs[0], "y");
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({5, 3}, 13)}});
+  }
+}
+
+TEST(MatMulAddToGemm, SkipsUnknownRankAndSharedOutput) {
+  Model unknown = MatMulAddModel(false, false);
+  EXPECT_EQ(*FuseMatMulAdd(unknown), 0);
+  Model shared = MatMulAddModel(true, false);
+  shared.graph.outputs.push_back(FloatValue("mm", {5, 4}));
+  EXPECT_EQ(*FuseMatMulAdd(shared), 0);
+  Model batched = MatMulAddModel(true, false);
+  batched.graph.inputs = {FloatValue("x", {2, 5, 3})};
+  EXPECT_EQ(*FuseMatMulAdd(batched), 0);
+}
+
+TEST(OptimizeGraph, RunsPassesToAFixedPointAndCopiesSubgraphs) {
+  Model m = ConvBatchNormModel(false, false);
+  // Dropout between Conv and BN hides the pair until identity elimination removes it; the
+  // BN's mean comes from a Constant-fed Add that folding must resolve first.
+  m.graph.nodes[0].outputs[0] = "c0";
+  m.graph.nodes.insert(m.graph.nodes.begin() + 1, MakeNode("Dropout", {"c0"}, {"c"}));
+  m.graph.initializers["half_mean"] = Tensor::FromVector<float>({0.1f, 0.2f, 0.3f, 0.4f}, {4});
+  m.graph.nodes.insert(m.graph.nodes.begin(),
+                       MakeNode("Add", {"half_mean", "half_mean"}, {"mean2"}));
+  m.graph.nodes[3].inputs[3] = "mean2";
+  m.graph.nodes.push_back(MakeNode("Relu", {"x"}, {"dead"}));
+  // A subgraph shared with the original model: optimizing must not change the original.
+  auto branch = std::make_shared<Graph>();
+  branch->outputs = {FloatValue("r", {}, false)};
+  branch->nodes = {MakeNode("Neg", {"y"}, {"t"}), MakeNode("Identity", {"t"}, {"r"})};
+  m.graph.inputs.push_back({"cond", {}});
+  m.graph.inputs.back().type.kind = TypeInfo::Kind::kTensor;
+  m.graph.inputs.back().type.elem_type = DType::kBool;
+  Node if_node = MakeNode("If", {"cond"}, {"out2"});
+  if_node.attributes["then_branch"].kind = Attribute::Kind::kGraph;
+  if_node.attributes["then_branch"].g = branch;
+  if_node.attributes["else_branch"].kind = Attribute::Kind::kGraph;
+  if_node.attributes["else_branch"].g = branch;
+  m.graph.nodes.push_back(if_node);
+  m.graph.outputs.push_back(FloatValue("out2", {}, false));
+
+  Model before = m;
+  auto stats = OptimizeGraph(m, OptimizeOptions{}, ReferenceEvaluator());
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Conv", "Relu", "If"}));
+  EXPECT_EQ(stats->nodes_before, 11);  // 7 in the main graph, 2 in each branch
+  EXPECT_EQ(stats->nodes_after, 5);    // Conv, Relu, If; each branch keeps Neg, renamed to r
+  std::map<std::string, int64_t> counts;
+  for (const auto& p : stats->passes) counts[p.pass] = p.count;
+  EXPECT_EQ(counts["constant folding"], 1);
+  EXPECT_EQ(counts["identity elimination"], 3);  // Dropout + the branch's Identity twice
+  EXPECT_EQ(counts["conv+batchnorm folding"], 1);
+  EXPECT_EQ(counts["dead node elimination"], 1);
+  EXPECT_EQ(branch->nodes.size(), 2u);  // the shared original is intact
+  ExpectSameOutputs(before, m,
+                    {{"x", RandomFloats({1, 3, 6, 6}, 21)}, {"cond", Tensor::Scalar<bool>(true)}});
+}
+
+TEST(OptimizeGraph, SessionsWithAndWithoutOptimizationAgreeOnTestModels) {
+  const std::string dir = std::string(PRIVEDGE_SOURCE_DIR) + "/tests/data/models";
+  int models = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".onnx") continue;
+    const std::string base = entry.path().string().substr(0, entry.path().string().size() - 5);
+    SCOPED_TRACE(base);
+    auto input = ReadNpy(base + ".input.npy");
+    ASSERT_TRUE(input.ok()) << input.status().message();
+    SessionOptions plain, optimized;
+    plain.optimize = false;
+    auto a = Session::Load(entry.path().string(), plain);
+    auto b = Session::Load(entry.path().string(), optimized);
+    ASSERT_TRUE(a.ok() && b.ok());
+    const NamedTensors inputs = {{(*a)->inputs()[0].name, *input}};
+    auto ra = (*a)->Run(inputs);
+    auto rb = (*b)->Run(inputs);
+    ASSERT_TRUE(ra.ok()) << ra.status().message();
+    ASSERT_TRUE(rb.ok()) << rb.status().message();
+    ASSERT_EQ(ra->size(), rb->size());
+    for (size_t i = 0; i < ra->size(); ++i)
+      EXPECT_LE(RelativeError((*ra)[i].second, (*rb)[i].second), 1e-5) << (*ra)[i].first;
+    ++models;
+  }
+  EXPECT_GE(models, 4);
+}
+
+}  // namespace
+}  // namespace privedge
