@@ -41,7 +41,9 @@ function parseArgs(argv) {
     if (['threads', 'runs', 'warmup'].includes(name)) {
       const n = Number(value);
       const min = name === 'runs' ? 1 : 0;
-      if (!Number.isInteger(n) || n < min) fail(`${a} expects an integer >= ${min}, got '${value}'`);
+      if (!Number.isInteger(n) || n < min) {
+        fail(`${a} expects an integer >= ${min}, got '${value}'`);
+      }
       opts[name] = n;
     } else {
       opts[name] = value;
@@ -60,14 +62,18 @@ function readNpy(file) {
   } catch (e) {
     fail(`cannot read '${file}': ${e.message}`);
   }
-  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') fail(`'${file}' is not .npy`);
+  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') {
+    fail(`'${file}' is not .npy`);
+  }
   const major = buf[6];
   const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const start = (major === 1 ? 10 : 12) + headerLen;
   const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
   const descr = /'descr':\s*'([^']+)'/.exec(header);
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !shape || /'fortran_order':\s*True/.test(header)) fail(`'${file}': unsupported .npy header`);
+  if (!descr || !shape || /'fortran_order':\s*True/.test(header)) {
+    fail(`'${file}': unsupported .npy header`);
+  }
   const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s).map(Number);
   const count = dims.reduce((a, b) => a * b, 1);
   const kinds = { '<f4': [Float32Array, 'float32'], '<f8': [Float64Array, 'float64'] };
@@ -124,7 +130,9 @@ async function main() {
     fail(`cannot load '${opts.model}': ${e.message.split('\n')[0]}`);
   }
   const loadMs = nowMs() - t0;
-  if (session.inputNames.length !== 1) fail(`expected a model with one input, got ${session.inputNames.length}`);
+  if (session.inputNames.length !== 1) {
+    fail(`expected a model with one input, got ${session.inputNames.length}`);
+  }
   const feeds = { [session.inputNames[0]]: new ort.Tensor(input.type, input.data, input.dims) };
 
   let firstRunMs = 0;

@@ -48,7 +48,9 @@ while [ $# -gt 0 ]; do
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds expects a positive integer, got '$ROUNDS'"
 [[ $BUDGET_MS =~ ^[1-9][0-9]*$ ]] || die "--budget-ms expects a positive integer, got '$BUDGET_MS'"
-for t in $THREADS; do [[ $t =~ ^[1-9][0-9]*$ ]] || die "--threads expects positive integers, got '$t'"; done
+for t in $THREADS; do
+  [[ $t =~ ^[1-9][0-9]*$ ]] || die "--threads expects positive integers, got '$t'"
+done
 [ -x "$PRIVEDGE" ] || die "no executable $PRIVEDGE (run make, or pass --privedge)"
 command -v node > /dev/null || die "node is not installed (apt-get install nodejs)"
 
@@ -97,7 +99,10 @@ run_ort() {  # model threads runs warmup
 }
 json_ms() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" <<< "$1"; }
 # Runs that fit the budget, from a calibration latency in ms: 5 to 200.
-runs_for() { awk -v b="$BUDGET_MS" -v ms="$1" 'BEGIN { r = int(b / (ms > 0.001 ? ms : 0.001)); print (r < 5 ? 5 : r > 200 ? 200 : r) }'; }
+runs_for() {
+  awk -v b="$BUDGET_MS" -v ms="$1" \
+    'BEGIN { r = int(b / (ms > 0.001 ? ms : 0.001)); print (r < 5 ? 5 : r > 200 ? 200 : r) }'
+}
 warmup_for() { awk -v r="$1" 'BEGIN { w = int(r / 5); print (w < 1 ? 1 : w > 10 ? 10 : w) }'; }
 
 # Calibration: one short invocation of each engine per model, at one thread.
@@ -108,7 +113,8 @@ for n in "${names[@]}"; do
   out=$(run_ort "$n" 1 5 2) || die "ort_bench failed on $n"
   RUNS[ort,$n]=$(runs_for "$(json_ms "$out" median_ms)")
   for e in privedge ort; do WARM[$e,$n]=$(warmup_for "${RUNS[$e,$n]}"); done
-  echo "calibrated $n: privedge ${RUNS[privedge,$n]} runs, ORT ${RUNS[ort,$n]} runs per invocation" >&2
+  echo "calibrated $n: privedge ${RUNS[privedge,$n]} runs," \
+       "ORT ${RUNS[ort,$n]} runs per invocation" >&2
 done
 
 start=$(date +%s)
@@ -118,7 +124,8 @@ for ((round = 1; round <= ROUNDS; ++round)); do
       if ((round % 2)); then order="privedge ort"; else order="ort privedge"; fi
       line="[round $round/$ROUNDS] $n, $t thread(s):"
       for e in $order; do
-        out=$(run_$e "$n" "$t" "${RUNS[$e,$n]}" "${WARM[$e,$n]}") || die "$e failed on $n at $t threads"
+        out=$(run_$e "$n" "$t" "${RUNS[$e,$n]}" "${WARM[$e,$n]}") ||
+          die "$e failed on $n at $t threads"
         echo "$e $n $t $round $(cut -d' ' -f1 /proc/loadavg) $out" >> "$raw"
         line+=" $e $(awk -v v="$(json_ms "$out" median_ms)" 'BEGIN { printf "%.3f", v }') ms"
       done
@@ -190,7 +197,8 @@ header = ["model", "threads", "privedge ms", "ORT ms", "ratio pe/ORT", "load ms 
           "load + 1st run ms pe / ORT",
           "peak RSS MB (+model) pe / ORT", "FLOP floor ms", "pe / floor", "pe rel err",
           "ORT rel err", "rounds x runs pe / ORT"]
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+            if line.startswith("model name")), "?")
 print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu}, {os.cpu_count()} CPUs, "
       f"1-minute load average during the run {min(loads):.1f} to {max(loads):.1f} "
       f"(median {statistics.median(loads):.1f}), privedge {os.environ['PRIVEDGE']}\n")

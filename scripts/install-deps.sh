@@ -9,6 +9,7 @@ PACKAGES="
   libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata libdnnl-dev
+  python3
 "
 # Python tools that generate test models and reference outputs (never needed at run time).
 TOOL_PACKAGES="python3 python3-numpy python3-onnx"

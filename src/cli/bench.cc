@@ -31,9 +31,10 @@ the model's own footprint is their difference.
 Inputs are NumPy .npy or ONNX TensorProto .pb files, as for 'privedge run'. Inputs not given
 are generated, deterministically (the same values on every run of the command), from their
 declared types: symbolic or unknown dimensions become 1, floating-point values are uniform in
-[-1, 1), integers uniform in {0, 1, 2, 3} (safe as indices into small axes), booleans random,
-strings empty. Initializers a model lets callers override keep their stored values; inputs
-without a declared shape, and sequence or optional inputs, must be given as files.
+[-1, 1), integers uniform in {0, 1, 2, 3} (small, so most index inputs stay in range),
+booleans random, strings empty. Initializers a model lets callers override keep their stored
+values and optional inputs are left out. Inputs without a declared shape must be given as
+files; models with sequence inputs cannot be benchmarked yet.
 
 --threads N   intra-op threads (0, the default, uses every online CPU)
 --json        print one JSON object instead of the table: model, threads, runs, warmup,
@@ -78,7 +79,7 @@ void Fill(Tensor& t, Random& rng) {
 Result<Tensor> RandomInput(const TensorInfo& info, uint64_t seed) {
   if (info.kind != "tensor")
     return InvalidArgument("input '", info.name, "' is a ", info.kind,
-                           "; pass it with --input NAME=FILE");
+                           "; privedge bench feeds tensors only");
   if (!info.has_shape)
     return InvalidArgument("input '", info.name, "' has no declared shape to generate it from; ",
                            "pass it with --input NAME=FILE");
@@ -104,20 +105,8 @@ struct BenchInput {
 Result<std::vector<BenchInput>> GatherInputs(const Args& args, const Session& session) {
   std::vector<BenchInput> inputs;
   const auto& declared = session.inputs();
-  if (args.positional.size() == 2) {
-    if (declared.size() != 1)
-      return InvalidArgument("a positional input file needs a model with exactly one input; ",
-                             "this model has ", declared.size(), " (use --input NAME=FILE)");
-    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(args.positional[1]));
-    inputs.push_back({declared[0].name, std::move(t), args.positional[1]});
-  }
-  for (const std::string& spec : args.get_all("input")) {
-    size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      return InvalidArgument("--input expects NAME=FILE, got '", spec, "'");
-    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(spec.substr(eq + 1)));
-    inputs.push_back({spec.substr(0, eq), std::move(t), spec.substr(eq + 1)});
-  }
+  PE_ASSIGN_OR_RETURN(std::vector<InputFile> files, ReadInputFiles(args, session));
+  for (InputFile& f : files) inputs.push_back({f.name, std::move(f.tensor), f.path});
   const auto& overridable = session.impl().model.graph.overridable_initializers;
   for (size_t i = 0; i < declared.size(); ++i) {
     const TensorInfo& info = declared[i];

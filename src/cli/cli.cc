@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include "model/tensor_io.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -73,6 +75,26 @@ bool ParseIntOption(const Args& args, const std::string& name, int64_t min, int6
   }
   value = v;
   return true;
+}
+
+Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session) {
+  std::vector<InputFile> inputs;
+  const auto& declared = session.inputs();
+  if (args.positional.size() == 2) {
+    if (declared.size() != 1)
+      return InvalidArgument("a positional input file needs a model with exactly one input; ",
+                             "this model has ", declared.size(), " (use --input NAME=FILE)");
+    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(args.positional[1]));
+    inputs.push_back({declared[0].name, std::move(t), args.positional[1]});
+  }
+  for (const std::string& spec : args.get_all("input")) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      return InvalidArgument("--input expects NAME=FILE, got '", spec, "'");
+    PE_ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(spec.substr(eq + 1)));
+    inputs.push_back({spec.substr(0, eq), std::move(t), spec.substr(eq + 1)});
+  }
+  return inputs;
 }
 
 int Fail(const std::string& command, const std::string& message) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "privedge/session.h"
+
 namespace privedge::cli {
 
 // Parsed command line of one subcommand. Options take a value ("--threads 2" or
@@ -27,6 +29,17 @@ bool ParseArgs(int argc, char** argv, const std::set<std::string>& value_options
 // Parses a positive integer option; prints an error and returns false when invalid.
 bool ParseIntOption(const Args& args, const std::string& name, int64_t min, int64_t max,
                     int64_t& value, const std::string& command);
+
+// An input tensor named on the command line and the file it came from.
+struct InputFile {
+  std::string name;
+  Tensor tensor;
+  std::string path;
+};
+
+// Reads the inputs named on the command line (run, bench): a positional INPUT_FILE after the
+// model (only for single-input models) and every --input NAME=FILE, as .npy or .pb files.
+Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session);
 
 // Prints "privedge <cmd>: <message>" to stderr and returns exit code 1.
 int Fail(const std::string& command, const std::string& message);

@@ -85,24 +85,10 @@ int RunCommand(int argc, char** argv) {
   if (!session.ok()) return Fail(cmd, session.status().message());
   const auto t1 = std::chrono::steady_clock::now();
 
+  auto files = ReadInputFiles(args, **session);
+  if (!files.ok()) return Fail(cmd, files.status().message());
   NamedTensors inputs;
-  const auto& declared = (*session)->inputs();
-  if (args.positional.size() == 2) {
-    if (declared.size() != 1)
-      return Fail(cmd, "a positional input file needs a model with exactly one input; this model has " +
-                           std::to_string(declared.size()) + " (use --input NAME=FILE)");
-    auto t = ReadTensorFile(args.positional[1]);
-    if (!t.ok()) return Fail(cmd, t.status().message());
-    inputs.emplace_back(declared[0].name, std::move(t).value());
-  }
-  for (const std::string& spec : args.get_all("input")) {
-    size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      return Fail(cmd, "--input expects NAME=FILE, got '" + spec + "'");
-    auto t = ReadTensorFile(spec.substr(eq + 1));
-    if (!t.ok()) return Fail(cmd, t.status().message());
-    inputs.emplace_back(spec.substr(0, eq), std::move(t).value());
-  }
+  for (InputFile& f : *files) inputs.emplace_back(f.name, std::move(f.tensor));
   auto outputs = (*session)->Run(inputs);
   if (!outputs.ok()) return Fail(cmd, outputs.status().message());
   const auto t2 = std::chrono::steady_clock::now();

@@ -5,23 +5,8 @@
 set -u
 pe=$1 src=$2
 model=$src/tests/data/models/lstm.onnx
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/lib.sh"
 
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect_error DESCRIPTION TEXT COMMAND...: non-zero exit, no signal, one stderr line containing TEXT.
-expect_error() {
-  desc=$1 pattern=$2; shift 2
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  rc=$?
-  if [ $rc -eq 0 ]; then fail "$desc: exit 0, expected an error"; return; fi
-  if [ $rc -ge 128 ]; then fail "$desc: killed by signal $((rc - 128))"; return; fi
-  lines=$(wc -l < "$tmp/err")
-  if [ "$lines" -ne 1 ]; then fail "$desc: expected one error line, got $lines:"; cat "$tmp/err" >&2; return; fi
-  grep -qF -- "$pattern" "$tmp/err" || { fail "$desc: error does not mention '$pattern':"; cat "$tmp/err" >&2; }
-}
 
 # Good run, --json: one object with every key, sensible values. Inputs are generated.
 if $pe bench "$model" --runs 3 --warmup 1 --threads 1 --json > "$tmp/bench.json" 2> "$tmp/err"; then
@@ -66,5 +51,4 @@ expect_error "wrong input name" "unknown input 'nope'" \
   $pe bench "$model" --input "nope=$src/tests/data/models/lstm.input.npy"
 expect_error "too many positionals" "too many positional" $pe bench "$model" a.npy b.npy
 
-if [ $failures -ne 0 ]; then echo "$failures bench CLI checks failed" >&2; exit 1; fi
-echo "all bench CLI checks passed"
+finish "bench CLI"

@@ -5,23 +5,8 @@
 set -u
 pe=$1 src=$2
 node=/usr/share/libonnx-testdata/data/node
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/lib.sh"
 
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect_error DESCRIPTION TEXT COMMAND...: non-zero exit, no signal, one stderr line containing TEXT.
-expect_error() {
-  desc=$1 pattern=$2; shift 2
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  rc=$?
-  if [ $rc -eq 0 ]; then fail "$desc: exit 0, expected an error"; return; fi
-  if [ $rc -ge 128 ]; then fail "$desc: killed by signal $((rc - 128))"; return; fi
-  lines=$(wc -l < "$tmp/err")
-  if [ "$lines" -ne 1 ]; then fail "$desc: expected one error line, got $lines:"; cat "$tmp/err" >&2; return; fi
-  grep -qF -- "$pattern" "$tmp/err" || { fail "$desc: error does not mention '$pattern':"; cat "$tmp/err" >&2; }
-}
 
 # A good run writes NAME.npy for each output.
 $pe run $node/test_relu/model.onnx $node/test_relu/test_data_set_0/input_0.pb --output-dir "$tmp/out1" > "$tmp/run.txt" \
@@ -72,5 +57,4 @@ if [ -d "$bad" ]; then
     $pe run "$tmp/ext/model/symlink_escape.onnx"
 fi
 
-if [ $failures -ne 0 ]; then echo "$failures CLI checks failed" >&2; exit 1; fi
-echo "all CLI checks passed"
+finish "CLI"

@@ -4,29 +4,9 @@
 # usage: privacy_test.sh PRIVEDGE
 set -u
 pe=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/lib.sh"
 
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-# expect_output DESCRIPTION TEXT COMMAND...: exit 0 and stdout containing TEXT.
-expect_output() {
-  desc=$1 pattern=$2; shift 2
-  if ! "$@" > "$tmp/out" 2> "$tmp/err"; then fail "$desc: exit non-zero:"; cat "$tmp/err" >&2; return; fi
-  grep -qF -- "$pattern" "$tmp/out" || { fail "$desc: output lacks '$pattern':"; cat "$tmp/out" >&2; }
-}
-
-# expect_error DESCRIPTION TEXT COMMAND...: exit 1, one stderr line containing TEXT.
-expect_error() {
-  desc=$1 pattern=$2; shift 2
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  rc=$?
-  if [ $rc -ne 1 ]; then fail "$desc: exit $rc, expected 1"; return; fi
-  lines=$(wc -l < "$tmp/err")
-  if [ "$lines" -ne 1 ]; then fail "$desc: expected one error line, got $lines:"; cat "$tmp/err" >&2; return; fi
-  grep -qF -- "$pattern" "$tmp/err" || { fail "$desc: error does not mention '$pattern':"; cat "$tmp/err" >&2; }
-}
 
 eps="$pe privacy epsilon"
 # Opacus's RDP accountant test (improved conversion) and TF Privacy's compute_dp_sgd_privacy.
@@ -78,5 +58,4 @@ expect_error "no action" "expected one action" $pe privacy
 expect_error "unknown action" "unknown action 'spend'" $pe privacy spend
 expect_error "unknown option" "unknown option" $pe privacy epsilon --bogus 1
 
-if [ $failures -ne 0 ]; then echo "$failures privacy CLI checks failed" >&2; exit 1; fi
-echo "all privacy CLI checks passed"
+finish "privacy CLI"
