@@ -1,5 +1,7 @@
-// Fusions that merge a node into its producer: Conv + BatchNormalization, MatMul + Add -> Gemm.
+// Fusions that merge a node into its producer: Conv + BatchNormalization, MatMul + Add -> Gemm,
+// Conv + activation -> com.privedge.FusedConv.
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "optimize/graph_util.h"
@@ -188,6 +190,87 @@ Result<int64_t> FuseMatMulAddIn(Graph& graph, bool main_graph, const Model& mode
   return count;
 }
 
+// The scalar float32 constant at input `slot` of `node`; `fallback` when the input is omitted.
+// False when the input is present but not such a constant.
+bool ReadScalarInput(const Graph& graph, bool main_graph, const Node& node, size_t slot,
+                     float fallback, float* value) {
+  *value = fallback;
+  if (node.inputs.size() <= slot || node.inputs[slot].empty()) return true;
+  const Tensor* t = FindConstant(graph, main_graph, node.inputs[slot]);
+  if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1 || t->rank() > 1) return false;
+  *value = t->data<float>()[0];
+  return true;
+}
+
+// The FusedConv activation attributes for a float32 activation node; false when not fusable.
+bool ActivationParams(const Graph& graph, bool main_graph, const Node& act, int64_t opset,
+                      std::vector<float>* params) {
+  if (act.op_type == "Relu") return act.inputs.size() == 1;
+  if (act.op_type == "LeakyRelu") {
+    const Attribute* alpha = act.FindAttribute("alpha");
+    *params = {alpha ? alpha->f : 0.01f};
+    return act.inputs.size() == 1;
+  }
+  if (act.op_type != "Clip") return false;
+  float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+  if (opset < 11) {
+    if (act.inputs.size() != 1) return false;
+    if (const Attribute* a = act.FindAttribute("min")) lo = a->f;
+    if (const Attribute* a = act.FindAttribute("max")) hi = a->f;
+  } else if (!ReadScalarInput(graph, main_graph, act, 1, lo, &lo) ||
+             !ReadScalarInput(graph, main_graph, act, 2, hi, &hi)) {
+    return false;
+  }
+  // Also rules out NaN bounds; min > max (all outputs max) is left to Clip.
+  if (!(lo <= hi)) return false;
+  *params = {lo, hi};
+  return true;
+}
+
+// Merges graph.nodes[act_index] into the float32 Conv feeding it; false when it does not apply.
+bool FuseOneConvActivation(Graph& graph, bool main_graph, const Model& model,
+                           const std::map<std::string, size_t>& producers, const GraphUses& uses,
+                           size_t act_index) {
+  const Node& act = graph.nodes[act_index];
+  if (!IsDefaultDomain(act.domain) || act.inputs.empty() || act.outputs.size() != 1) return false;
+  std::vector<float> params;
+  if (!ActivationParams(graph, main_graph, act, model.OpsetVersion(""), &params)) return false;
+  const int64_t conv_index = SoleProducer(graph, producers, uses, act.inputs[0], "Conv");
+  if (conv_index < 0) return false;
+  Node& conv = graph.nodes[conv_index];
+  if (conv.inputs.size() < 2 || conv.outputs.size() != 1) return false;
+  // A float32 weight means a float32 Conv (X and W share one type), as FusedConv requires.
+  const Tensor* w = FindConstant(graph, main_graph, conv.inputs[1]);
+  if (!w || w->dtype() != DType::kFloat32) return false;
+  conv.op_type = "FusedConv";
+  conv.domain = kPrivedgeDomain;
+  Attribute name;
+  name.kind = Attribute::Kind::kString;
+  name.s = act.op_type;
+  conv.attributes["activation"] = name;
+  Attribute values;
+  values.kind = Attribute::Kind::kFloats;
+  values.floats = params;
+  conv.attributes["activation_params"] = values;
+  conv.outputs[0] = act.outputs[0];
+  return true;
+}
+
+Result<int64_t> FuseConvActivationIn(Graph& graph, bool main_graph, const Model& model) {
+  const std::map<std::string, size_t> producers = Producers(graph);
+  const GraphUses uses(graph);
+  std::vector<bool> remove(graph.nodes.size(), false);
+  int64_t count = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (FuseOneConvActivation(graph, main_graph, model, producers, uses, i)) {
+      remove[i] = true;
+      ++count;
+    }
+  }
+  if (count) RemoveNodes(graph, remove);
+  return count;
+}
+
 }  // namespace
 
 Result<int64_t> FoldConvBatchNorm(Model& model) {
@@ -200,6 +283,14 @@ Result<int64_t> FoldConvBatchNorm(Model& model) {
 Result<int64_t> FuseMatMulAdd(Model& model) {
   return ForEachGraph(
       model, [&](Graph& g, bool main_graph) { return FuseMatMulAddIn(g, main_graph, model); });
+}
+
+Result<int64_t> FuseConvActivation(Model& model) {
+  auto count = ForEachGraph(
+      model, [&](Graph& g, bool main_graph) { return FuseConvActivationIn(g, main_graph, model); });
+  if (count.ok() && *count > 0 && model.OpsetVersion(kPrivedgeDomain) == 0)
+    model.opsets.push_back({kPrivedgeDomain, 1});
+  return count;
 }
 
 }  // namespace privedge

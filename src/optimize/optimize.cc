@@ -63,6 +63,8 @@ Result<OptimizeStats> RunPasses(Model& model, const OptimizeOptions& options,
       {"conv+batchnorm folding", options.fold_conv_batchnorm,
        [&] { return FoldConvBatchNorm(model); }},
       {"matmul+add to gemm", options.fuse_matmul_add, [&] { return FuseMatMulAdd(model); }},
+      {"conv+activation fusion", options.fuse_conv_activation,
+       [&] { return FuseConvActivation(model); }},
       {"dead node elimination", options.eliminate_dead_nodes,
        [&] { return EliminateDeadNodes(model); }},
   };

@@ -32,6 +32,7 @@ struct OptimizeOptions {
   bool fold_constants = true;
   bool fold_conv_batchnorm = true;
   bool fuse_matmul_add = true;
+  bool fuse_conv_activation = true;
   // A folded node whose outputs are larger than its inputs by more than this stays in the graph
   // (ConstantOfShape, Expand, Tile would otherwise blow up the model). Constant nodes are exempt.
   size_t max_fold_growth_bytes = size_t{1} << 20;
@@ -80,6 +81,14 @@ Result<int64_t> FoldConvBatchNorm(Model& model);
 // Rewrites MatMul(A, W) + b into Gemm(A, W, b) when A has rank 2 (declared or inferred), W is a
 // constant matrix and b a constant 1-D bias, and nothing else uses the MatMul output.
 Result<int64_t> FuseMatMulAdd(Model& model);
+// The domain of privedge's own operators (com.privedge.FusedConv), imported at version 1 by the
+// passes that write them.
+inline constexpr char kPrivedgeDomain[] = "com.privedge";
+// Merges a Relu, LeakyRelu or Clip (constant bounds) into the float32 Conv (constant weights)
+// feeding it when nothing else reads the Conv output: the Conv becomes com.privedge.FusedConv
+// with the Conv's attributes plus activation = "Relu" | "LeakyRelu" | "Clip" and
+// activation_params {} | {alpha} | {min, max}, and takes over the activation's output name.
+Result<int64_t> FuseConvActivation(Model& model);
 // Removes initializers of any graph that nothing references (overridable ones are inputs and
 // stay).
 int64_t RemoveUnusedInitializers(Model& model);

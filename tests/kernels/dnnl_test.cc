@@ -15,6 +15,7 @@ namespace privedge {
 namespace {
 
 using testing::FloatAttr;
+using testing::FloatsAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::RunOp;
@@ -32,10 +33,12 @@ Tensor Random(const Shape& shape, std::mt19937& rng) {
 Result<std::vector<Tensor>> RunFast(const std::string& op_type, const std::vector<Tensor>& inputs,
                                     const std::vector<bool>& constant,
                                     const std::map<std::string, Attribute>& attributes,
-                                    std::string* name, int threads = 1) {
+                                    std::string* name, int threads = 1,
+                                    const std::string& domain = "") {
   Node node;
   node.name = "fast";
   node.op_type = op_type;
+  node.domain = domain;
   node.attributes = attributes;
   node.outputs = {"out0"};
   std::vector<Value> values(inputs.size());
@@ -47,7 +50,7 @@ Result<std::vector<Tensor>> RunFast(const std::string& op_type, const std::vecto
     ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
     prep.constant_inputs.push_back(inputs[i].defined() && constant[i] ? &inputs[i] : nullptr);
   }
-  for (KernelFactory factory : KernelRegistry::Global().FindFast(op_type)) {
+  for (KernelFactory factory : KernelRegistry::Global().FindFast(op_type, domain)) {
     PE_ASSIGN_OR_RETURN(std::unique_ptr<PreparedKernel> kernel, factory(prep));
     if (!kernel) continue;
     *name = kernel->name();
@@ -77,12 +80,12 @@ double RelativeError(const Tensor& fast, const Tensor& ref) {
 void ExpectMatchesReference(const std::string& op_type, const std::vector<Tensor>& inputs,
                             const std::vector<bool>& constant,
                             const std::map<std::string, Attribute>& attrs, const char* expect_name,
-                            double tol = 1e-4) {
+                            double tol = 1e-4, const std::string& domain = "") {
   std::string name;
-  auto fast = RunFast(op_type, inputs, constant, attrs, &name, 2);
+  auto fast = RunFast(op_type, inputs, constant, attrs, &name, 2, domain);
   ASSERT_TRUE(fast.ok()) << fast.status().ToString();
   ASSERT_EQ(name, expect_name) << "the fast kernel declined";
-  auto ref = RunOp(op_type, inputs, attrs);
+  auto ref = RunOp(op_type, inputs, attrs, 1, 17, domain);
   ASSERT_TRUE(ref.ok()) << ref.status().ToString();
   EXPECT_LE(RelativeError((*fast)[0], (*ref)[0]), tol);
 }
@@ -164,6 +167,128 @@ TEST(DnnlTest, ConvDeclinesAndDelegates) {
     ExpectMatchesReference("Conv", {Random({1, 4, h, h + 1}, rng), w}, {false, true},
                            {{"pads", IntsAttr({1, 1, 1, 1})}}, "dnnl_f32_conv");
   }
+}
+
+// com.privedge.FusedConv attributes for one activation.
+std::map<std::string, Attribute> WithActivation(std::map<std::string, Attribute> attrs,
+                                                const std::string& activation,
+                                                const std::vector<float>& params) {
+  attrs["activation"] = StringAttr(activation);
+  attrs["activation_params"] = FloatsAttr(params);
+  return attrs;
+}
+
+TEST(DnnlTest, FusedConvMatchesReference) {
+  const ConvCase cases[] = {
+      {1, 3, 17, 19, 8, 3, 3, 1, 1, 1, 1, true},     // direct
+      {2, 12, 10, 7, 12, 3, 3, 12, 2, 1, 1, false},  // depthwise stride 2
+      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1: matmul with sum then activation
+      {1, 33, 5, 3, 20, 1, 1, 1, 1, 1, 0, false},    // 1x1 without bias
+      {1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, true},   // Winograd
+  };
+  const std::pair<const char*, std::vector<float>> activations[] = {
+      {"Relu", {}}, {"LeakyRelu", {0.1f}}, {"Clip", {-0.5f, 0.75f}}, {"Clip", {0.0f, 6.0f}}};
+  std::mt19937 rng(17);
+  for (const ConvCase& c : cases) {
+    std::vector<Tensor> in = {Random({c.n, c.c, c.h, c.w}, rng),
+                              Random({c.m, c.c / c.group, c.kh, c.kw}, rng),
+                              c.bias ? Random({c.m}, rng) : Tensor()};
+    const std::map<std::string, Attribute> conv_attrs = {
+        {"group", IntAttr(c.group)},
+        {"strides", IntsAttr({c.stride, c.stride})},
+        {"pads", IntsAttr({c.pad, c.pad, c.pad, c.pad})}};
+    auto conv = RunOp("Conv", in, conv_attrs);
+    ASSERT_TRUE(conv.ok()) << conv.status().ToString();
+    for (const auto& [activation, params] : activations) {
+      SCOPED_TRACE(::testing::Message() << "X [" << c.n << "," << c.c << "," << c.h << ","
+                                        << c.w << "] k " << c.kh << " g " << c.group << " "
+                                        << activation);
+      const auto attrs = WithActivation(conv_attrs, activation, params);
+      ExpectMatchesReference("FusedConv", in, {false, true, true}, attrs, "dnnl_f32_conv_act",
+                             1e-4, "com.privedge");
+      // The reference FusedConv is the reference Conv followed by the reference activation.
+      std::vector<Tensor> act_in = {(*conv)[0]};
+      std::map<std::string, Attribute> act_attrs;
+      if (std::string(activation) == "LeakyRelu") act_attrs["alpha"] = FloatAttr(params[0]);
+      if (std::string(activation) == "Clip") {
+        act_in.push_back(Tensor::Scalar<float>(params[0]));
+        act_in.push_back(Tensor::Scalar<float>(params[1]));
+      }
+      auto separate = RunOp(activation, act_in, act_attrs);
+      auto fused = RunOp("FusedConv", in, attrs, 1, 17, "com.privedge");
+      ASSERT_TRUE(separate.ok() && fused.ok());
+      EXPECT_EQ(RelativeError((*fused)[0], (*separate)[0]), 0.0);
+    }
+  }
+  // An activation the kernels do not know is an error of the reference, declined by the fast one.
+  std::string name;
+  auto bad = RunFast("FusedConv", {Random({1, 2, 4, 4}, rng), Random({2, 2, 1, 1}, rng)},
+                     {false, true}, WithActivation({}, "Tanh", {}), &name, 1, "com.privedge");
+  EXPECT_EQ(name, "");
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(DnnlTest, EltwiseMatchesReference) {
+  std::mt19937 rng(23);
+  const Shape shapes[] = {{1}, {7}, {3, 5, 7}, {1, 17, 9, 11}, {}};
+  for (const Shape& shape : shapes) {
+    SCOPED_TRACE(ShapeToString(shape));
+    Tensor x = Random(shape, rng);
+    ExpectMatchesReference("Relu", {x}, {false}, {}, "dnnl_f32_eltwise", 0);
+    ExpectMatchesReference("LeakyRelu", {x}, {false}, {{"alpha", FloatAttr(0.2f)}},
+                           "dnnl_f32_eltwise", 1e-7);
+    ExpectMatchesReference("Sigmoid", {x}, {false}, {}, "dnnl_f32_eltwise", 1e-6);
+    ExpectMatchesReference("Clip", {x, Tensor::Scalar<float>(-0.25f), Tensor::Scalar<float>(0.5f)},
+                           {false, true, true}, {}, "dnnl_f32_eltwise", 0);
+    ExpectMatchesReference("Clip", {x, Tensor(), Tensor::Scalar<float>(0.5f)}, {false, true, true},
+                           {}, "dnnl_f32_eltwise", 0);
+  }
+  std::string name;
+  Tensor x = Random({4, 5}, rng);
+  // Bounds known only at run time, or min > max: the reference.
+  EXPECT_TRUE(RunFast("Clip", {x, Tensor::Scalar<float>(0.0f)}, {false, false}, {}, &name).ok());
+  EXPECT_EQ(name, "");
+  EXPECT_TRUE(RunFast("Clip", {x, Tensor::Scalar<float>(1.0f), Tensor::Scalar<float>(0.0f)},
+                      {false, true, true}, {}, &name)
+                  .ok());
+  EXPECT_EQ(name, "");
+  // Other dtypes at run time go to the reference inside the fast kernel.
+  Tensor ints = Tensor::FromVector<int32_t>({-3, 0, 4}, {3});
+  auto r = RunFast("Relu", {ints}, {false}, {}, &name);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::Values<int32_t>((*r)[0]), (std::vector<int32_t>{0, 0, 4}));
+}
+
+TEST(DnnlTest, BinaryMatchesReference) {
+  struct BinaryCase {
+    Shape a, b;
+  };
+  const BinaryCase cases[] = {
+      {{3, 5, 7}, {3, 5, 7}},           // same shapes
+      {{2, 5, 3, 3}, {}},               // scalar
+      {{2, 5, 3, 3}, {5, 1, 1}},        // per channel
+      {{1, 13, 7, 9}, {1, 13, 1, 1}},   // squeeze-excitation scale
+      {{2, 13, 7, 9}, {2, 13, 1, 1}},   // per image and channel
+      {{4, 6, 11}, {11}},               // last axis
+      {{4, 6, 11}, {4, 1, 11}},         // middle axis broadcast
+      {{5, 1, 1}, {2, 5, 3, 3}},        // first operand broadcast: swapped for Add/Mul
+      {{3, 1}, {1, 4}},                 // both broadcast: the reference
+  };
+  std::mt19937 rng(29);
+  for (const BinaryCase& c : cases) {
+    SCOPED_TRACE(ShapeToString(c.a) + " op " + ShapeToString(c.b));
+    Tensor a = Random(c.a, rng), b = Random(c.b, rng);
+    // Keep divisors away from zero.
+    for (int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] += b.data<float>()[i] < 0 ? -1 : 1;
+    for (const char* op : {"Add", "Sub", "Mul", "Div"})
+      ExpectMatchesReference(op, {a, b}, {false, false}, {}, "dnnl_f32_binary", 1e-6);
+  }
+  // Integer inputs go to the reference inside the fast kernel.
+  std::string name;
+  auto r = RunFast("Add", {Tensor::FromVector<int64_t>({1, 2}, {2}), Tensor::Scalar<int64_t>(5)},
+                   {false, false}, {}, &name);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(testing::Ints((*r)[0]), (std::vector<int64_t>{6, 7}));
 }
 
 TEST(DnnlTest, GemmMatchesReference) {

@@ -4,10 +4,12 @@ namespace privedge::testing {
 
 Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<Tensor>& inputs,
                                   const std::map<std::string, Attribute>& attributes,
-                                  int num_outputs, int64_t opset) {
+                                  int num_outputs, int64_t opset,
+                                  const std::string& domain) {
   Node node;
   node.name = "test";
   node.op_type = op_type;
+  node.domain = domain;
   node.attributes = attributes;
   std::vector<Value> values(inputs.size());
   std::vector<const Value*> ptrs;
@@ -17,7 +19,7 @@ Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<
     ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
   }
   for (int i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  KernelFn fn = KernelRegistry::Global().Find(op_type);
+  KernelFn fn = KernelRegistry::Global().Find(op_type, domain);
   if (!fn) return NotImplemented("no kernel for ", op_type);
   KernelContext ctx(node, opset, ptrs);
   PE_RETURN_IF_ERROR(fn(ctx));

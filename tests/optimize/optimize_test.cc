@@ -308,6 +308,74 @@ TEST(MatMulAddToGemm, SkipsUnknownRankAndSharedOutput) {
   EXPECT_EQ(*FuseMatMulAdd(batched), 0);
 }
 
+// x -> Conv -> activation -> y, with Clip's bounds as constant inputs (opset 13).
+Model ConvActivationModel(const std::string& activation) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {1, 3, 7, 6})};
+  m.graph.outputs = {FloatValue("y", {1, 5, 7, 6})};
+  m.graph.initializers["w"] = RandomFloats({5, 3, 3, 3}, 31);
+  m.graph.initializers["b"] = RandomFloats({5}, 32);
+  Node conv = MakeNode("Conv", {"x", "w", "b"}, {"c"});
+  conv.attributes["pads"].kind = Attribute::Kind::kInts;
+  conv.attributes["pads"].ints = {1, 1, 1, 1};
+  Node act = MakeNode(activation, {"c"}, {"y"});
+  if (activation == "Clip") {
+    m.graph.initializers["lo"] = Tensor::Scalar<float>(-0.5f);
+    m.graph.initializers["hi"] = Tensor::Scalar<float>(0.75f);
+    act.inputs = {"c", "lo", "hi"};
+  }
+  if (activation == "LeakyRelu") {
+    act.attributes["alpha"].kind = Attribute::Kind::kFloat;
+    act.attributes["alpha"].f = 0.2f;
+  }
+  m.graph.nodes = {conv, act};
+  return m;
+}
+
+TEST(ConvActivationFusion, FusesReluLeakyReluAndClip) {
+  const std::pair<const char*, std::vector<float>> cases[] = {
+      {"Relu", {}}, {"LeakyRelu", {0.2f}}, {"Clip", {-0.5f, 0.75f}}};
+  for (const auto& [activation, params] : cases) {
+    SCOPED_TRACE(activation);
+    Model m = ConvActivationModel(activation);
+    Model before = m;
+    auto fused = FuseConvActivation(m);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(*fused, 1);
+    ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"FusedConv"}));
+    const Node& node = m.graph.nodes[0];
+    EXPECT_EQ(node.domain, kPrivedgeDomain);
+    EXPECT_EQ(node.inputs, (std::vector<std::string>{"x", "w", "b"}));
+    EXPECT_EQ(node.outputs, (std::vector<std::string>{"y"}));
+    ASSERT_NE(node.FindAttribute("activation"), nullptr);
+    EXPECT_EQ(node.FindAttribute("activation")->s, activation);
+    EXPECT_EQ(node.FindAttribute("activation_params")->floats, params);
+    EXPECT_NE(node.FindAttribute("pads"), nullptr);  // the Conv's attributes stay
+    EXPECT_EQ(m.OpsetVersion(kPrivedgeDomain), 1);
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 7, 6}, 33, -2, 2)}});
+  }
+}
+
+TEST(ConvActivationFusion, SkipsSharedOutputsAndRuntimeOrEmptyClipRanges) {
+  Model output = ConvActivationModel("Relu");
+  output.graph.outputs.push_back(FloatValue("c", {1, 5, 7, 6}));
+  EXPECT_EQ(*FuseConvActivation(output), 0);
+  Model shared = ConvActivationModel("Relu");
+  shared.graph.outputs.push_back(FloatValue("n", {1, 5, 7, 6}));
+  shared.graph.nodes.push_back(MakeNode("Neg", {"c"}, {"n"}));
+  EXPECT_EQ(*FuseConvActivation(shared), 0);
+  Model runtime_bound = ConvActivationModel("Clip");
+  runtime_bound.graph.inputs.push_back(FloatValue("hi", {}));
+  runtime_bound.graph.initializers.erase("hi");
+  EXPECT_EQ(*FuseConvActivation(runtime_bound), 0);
+  Model empty_range = ConvActivationModel("Clip");
+  empty_range.graph.initializers["lo"] = Tensor::Scalar<float>(1.0f);
+  EXPECT_EQ(*FuseConvActivation(empty_range), 0);
+  Model other = ConvActivationModel("Tanh");
+  EXPECT_EQ(*FuseConvActivation(other), 0);
+  EXPECT_EQ(other.OpsetVersion(kPrivedgeDomain), 0);
+}
+
 TEST(OptimizeGraph, RunsPassesToAFixedPointAndCopiesSubgraphs) {
   Model m = ConvBatchNormModel(false, false);
   // Dropout between Conv and BN hides the pair until identity elimination removes it; the
@@ -337,14 +405,15 @@ TEST(OptimizeGraph, RunsPassesToAFixedPointAndCopiesSubgraphs) {
   Model before = m;
   auto stats = OptimizeGraph(m, OptimizeOptions{}, ReferenceEvaluator());
   ASSERT_TRUE(stats.ok()) << stats.status().message();
-  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Conv", "Relu", "If"}));
+  EXPECT_EQ(OpTypes(m.graph), (std::vector<std::string>{"FusedConv", "If"}));
   EXPECT_EQ(stats->nodes_before, 11);  // 7 in the main graph, 2 in each branch
-  EXPECT_EQ(stats->nodes_after, 5);    // Conv, Relu, If; each branch keeps Neg, renamed to r
+  EXPECT_EQ(stats->nodes_after, 4);    // FusedConv, If; each branch keeps Neg, renamed to r
   std::map<std::string, int64_t> counts;
   for (const auto& p : stats->passes) counts[p.pass] = p.count;
   EXPECT_EQ(counts["constant folding"], 1);
   EXPECT_EQ(counts["identity elimination"], 3);  // Dropout + the branch's Identity twice
   EXPECT_EQ(counts["conv+batchnorm folding"], 1);
+  EXPECT_EQ(counts["conv+activation fusion"], 1);
   EXPECT_EQ(counts["dead node elimination"], 1);
   EXPECT_EQ(branch->nodes.size(), 2u);  // the shared original is intact
   ExpectSameOutputs(before, m,

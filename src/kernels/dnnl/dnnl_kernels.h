@@ -6,6 +6,10 @@
 //                    strides, dilations, pads, auto_pad. Winograd for 3x3 stride-1 layers.
 //   dnnl_f32_gemm    float32 Gemm with a constant B (transA/transB, alpha, constant C row).
 //   dnnl_f32_matmul  float32 MatMul with a constant 2-D right operand (any batch on the left).
+//   dnnl_f32_conv_act  com.privedge.FusedConv: dnnl_f32_conv with its activation as a post-op.
+//   dnnl_f32_eltwise float32 Relu, LeakyRelu, Sigmoid, Clip with constant bounds.
+//   dnnl_f32_binary  float32 Add/Sub/Mul/Div where one operand broadcasts onto the other's
+//                    shape (Sub/Div: the second onto the first).
 //
 // Threads: Debian builds oneDNN with the OpenMP runtime (DNNL_CPU_RUNTIME == OMP). The kernels
 // set omp_set_num_threads(PrepareContext::threads) around primitive creation and execution and

@@ -48,8 +48,12 @@ Status RunReference(KernelContext& ctx) {
 
 void RegisterDnnlKernels(KernelRegistry& r) {
   r.AddFast("Conv", dnnl_kernels::MakeConv);
+  r.AddFast("FusedConv", dnnl_kernels::MakeConv, "com.privedge");
   r.AddFast("Gemm", dnnl_kernels::MakeGemm);
   r.AddFast("MatMul", dnnl_kernels::MakeMatMul);
+  for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Clip"})
+    r.AddFast(op, dnnl_kernels::MakeEltwise);
+  for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.AddFast(op, dnnl_kernels::MakeBinary);
 }
 
 }  // namespace privedge

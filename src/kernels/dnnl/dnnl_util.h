@@ -76,8 +76,10 @@ dnnl::memory::dims Dims(const std::vector<int64_t>& v);
 // exactly as the reference does.
 Status RunReference(KernelContext& ctx);
 
-// Factories (conv.cc, gemm.cc).
+// Factories (conv.cc, gemm.cc, elementwise.cc).
 Result<std::unique_ptr<PreparedKernel>> MakeConv(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeEltwise(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeBinary(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeGemm(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx);
 

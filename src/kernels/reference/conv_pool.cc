@@ -345,15 +345,17 @@ Status ConvCommon(KernelContext& ctx, bool transposed) {
   });
 }
 
-Status Conv(KernelContext& ctx) { return ConvCommon(ctx, false); }
 Status ConvTranspose(KernelContext& ctx) { return ConvCommon(ctx, true); }
 
 }  // namespace
 
+Status convpool::ConvReference(KernelContext& ctx) { return ConvCommon(ctx, false); }
+
 void RegisterConvPoolKernels(KernelRegistry& r) {
-  r.Add("Conv", Conv);
+  r.Add("Conv", convpool::ConvReference);
   r.Add("ConvTranspose", ConvTranspose);
   RegisterPoolingKernels(r);
+  RegisterFusedConvKernels(r);
 }
 
 }  // namespace privedge

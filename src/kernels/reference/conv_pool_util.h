@@ -18,7 +18,8 @@
 
 namespace privedge {
 
-void RegisterPoolingKernels(KernelRegistry& r);  // conv_pool_pooling.cc
+void RegisterPoolingKernels(KernelRegistry& r);    // conv_pool_pooling.cc
+void RegisterFusedConvKernels(KernelRegistry& r);  // conv_pool_fused.cc
 
 namespace convpool {
 
@@ -204,6 +205,21 @@ void ConvolveTransposed(const ConvDims& d, const TapMap& map, XAt x_at,
     }
   }
 }
+
+// The reference Conv (conv_pool.cc), which com.privedge.FusedConv runs before its activation.
+Status ConvReference(KernelContext& ctx);
+
+// The activation of a com.privedge.FusedConv node (written by the optimizer's Conv+activation
+// fusion): attribute activation = "Relu" | "LeakyRelu" | "Clip" with activation_params
+// {} | {alpha} | {min, max}.
+struct FusedActivation {
+  enum class Kind { kRelu, kLeakyRelu, kClip } kind = Kind::kRelu;
+  float alpha = 0.0f;  // LeakyRelu slope, Clip min
+  float beta = 0.0f;   // Clip max
+};
+Result<FusedActivation> ReadFusedActivation(const KernelContext& ctx);
+// Applies `act` in place to `n` floats.
+void ApplyFusedActivation(const FusedActivation& act, float* data, int64_t n);
 
 }  // namespace convpool
 }  // namespace privedge
