@@ -4,8 +4,7 @@ namespace privedge::testing {
 
 Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<Tensor>& inputs,
                                   const std::map<std::string, Attribute>& attributes,
-                                  int num_outputs, int64_t opset,
-                                  const std::string& domain) {
+                                  int num_outputs, int64_t opset, const std::string& domain) {
   Node node;
   node.name = "test";
   node.op_type = op_type;

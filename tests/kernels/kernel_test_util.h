@@ -10,8 +10,8 @@
 namespace privedge::testing {
 
 // Builds a node with `num_outputs` outputs, runs the registered kernel for `op_type` at
-// `opset` (of `domain`) on `inputs` (an undefined Tensor means an omitted optional input) and returns the
-// outputs as tensors.
+// `opset` (of `domain`) on `inputs` (an undefined Tensor means an omitted optional input) and
+// returns the outputs as tensors.
 Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<Tensor>& inputs,
                                   const std::map<std::string, Attribute>& attributes = {},
                                   int num_outputs = 1, int64_t opset = 17,

@@ -45,9 +45,7 @@ class DnnlConv final : public PreparedKernel {
         activation_(activation),
         packed_(PlainWeightsDesc(), w.data<float>()) {}
 
-  const char* name() const override {
-    return activation_ ? "dnnl_f32_conv_act" : "dnnl_f32_conv";
-  }
+  const char* name() const override { return activation_ ? "dnnl_f32_conv_act" : "dnnl_f32_conv"; }
 
   Status Run(KernelContext& ctx) const override {
     const Tensor* x = ctx.input(0);
