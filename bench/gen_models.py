@@ -107,12 +107,16 @@ def calibrate_batchnorm(model, make_batch, steps=4):
     model.eval()
 
 
+def widen_head(layer):
+    """torchvision's N(0, 0.01) classifier init gives ~1e-2 logits; use a larger one."""
+    nn.init.normal_(layer.weight, 0.0, 0.05)
+    nn.init.uniform_(layer.bias, -0.1, 0.1)
+
+
 def make_mobilenet_v2():
     torch.manual_seed(SEED)
     model = torchvision.models.mobilenet_v2(weights=None)
-    # torchvision's N(0, 0.01) classifier gives ~1e-2 logits; use a larger init.
-    nn.init.normal_(model.classifier[1].weight, 0.0, 0.05)
-    nn.init.uniform_(model.classifier[1].bias, -0.1, 0.1)
+    widen_head(model.classifier[1])
     calibrate_batchnorm(model, image_batch())
     return model, randn(1, 3, 224, 224, seed=201)
 
@@ -127,9 +131,7 @@ def make_resnet18():
 def make_squeezenet1_1():
     torch.manual_seed(SEED)
     model = torchvision.models.squeezenet1_1(weights=None)  # no BatchNorm
-    final_conv = model.classifier[1]
-    nn.init.normal_(final_conv.weight, 0.0, 0.05)
-    nn.init.uniform_(final_conv.bias, -0.1, 0.1)
+    widen_head(model.classifier[1])  # the final 1x1 conv
     model.eval()
     return model, randn(1, 3, 224, 224, seed=203)
 
@@ -144,33 +146,14 @@ def make_shufflenet_v2_x1_0():
 def make_efficientnet_b0():
     torch.manual_seed(SEED)
     model = torchvision.models.efficientnet_b0(weights=None)
-    nn.init.normal_(model.classifier[1].weight, 0.0, 0.05)
-    nn.init.uniform_(model.classifier[1].bias, -0.1, 0.1)
+    widen_head(model.classifier[1])
     calibrate_batchnorm(model, image_batch())
     return model, randn(1, 3, 224, 224, seed=205)
 
 
 def make_transformer_encoder():
-    torch.manual_seed(SEED)
-    layer = nn.TransformerEncoderLayer(d_model=128, nhead=2, dim_feedforward=TRANSFORMER_FFN,
-                                       dropout=0.0, activation="relu", batch_first=True,
-                                       norm_first=False)
-    model = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
-    g = torch.Generator().manual_seed(SEED + 2)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                m.bias.copy_(0.05 * torch.randn(m.bias.shape, generator=g))
-            if isinstance(m, nn.MultiheadAttention):
-                m.in_proj_bias.copy_(0.05 * torch.randn(m.in_proj_bias.shape, generator=g))
-    # Off torch 1.13's fused fast path, which does not export (see gen_test_models.py).
-    for m in model.modules():
-        if isinstance(m, nn.TransformerEncoderLayer):
-            m.activation_relu_or_gelu = 0
-    model.eval()
+    # The test model's construction (gen_test_models.py), at the benchmark's head count and width.
+    model = gtm.make_transformer_encoder(nhead=2, dim_feedforward=TRANSFORMER_FFN)
     return model, randn(1, 128, 128, seed=206)
 
 

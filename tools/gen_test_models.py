@@ -111,10 +111,11 @@ def make_resnet18_2stages(size):
     return model
 
 
-def make_transformer_encoder():
+def make_transformer_encoder(nhead=4, dim_feedforward=256):
     torch.manual_seed(SEED)
-    layer = nn.TransformerEncoderLayer(d_model=128, nhead=4, dim_feedforward=256, dropout=0.0,
-                                       activation="relu", batch_first=True, norm_first=False)
+    layer = nn.TransformerEncoderLayer(d_model=128, nhead=nhead, dim_feedforward=dim_feedforward,
+                                       dropout=0.0, activation="relu", batch_first=True,
+                                       norm_first=False)
     model = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
     # Random, non-trivial LayerNorm affine parameters.
     g = torch.Generator().manual_seed(SEED + 2)
