@@ -9,6 +9,9 @@ PACKAGES="
   libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata libdnnl-dev
+  zlib1g-dev libssl-dev libtss2-dev swtpm swtpm-tools
+  libseccomp-dev clang libclang-rt-14-dev
+  dataset-fashion-mnist
   python3
 "
 # Python tools that generate test models and reference outputs (never needed at run time).

@@ -24,6 +24,10 @@ enum class StatusCode {
   kIoError,          // the operating system refused a read or write
   kOutOfRange,       // an index, size or count outside what is allowed
   kInternal,         // a privedge bug; please report it
+  kUnauthenticated,  // a signature, MAC or AEAD tag did not verify: data altered or wrong key
+  kPermissionDenied, // the key, device or policy does not allow this (e.g. another device's model)
+  kResourceExhausted,// a memory, time or size budget was exceeded
+  kAborted,          // a protocol or worker stopped before completing (reason in the message)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -89,6 +93,22 @@ Status OutOfRange(const Args&... args) {
 template <class... Args>
 Status Internal(const Args&... args) {
   return Status(StatusCode::kInternal, detail::Concat(args...));
+}
+template <class... Args>
+Status Unauthenticated(const Args&... args) {
+  return Status(StatusCode::kUnauthenticated, detail::Concat(args...));
+}
+template <class... Args>
+Status PermissionDenied(const Args&... args) {
+  return Status(StatusCode::kPermissionDenied, detail::Concat(args...));
+}
+template <class... Args>
+Status ResourceExhausted(const Args&... args) {
+  return Status(StatusCode::kResourceExhausted, detail::Concat(args...));
+}
+template <class... Args>
+Status Aborted(const Args&... args) {
+  return Status(StatusCode::kAborted, detail::Concat(args...));
 }
 
 // Result<T> holds either a T or a non-OK Status.
