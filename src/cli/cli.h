@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "privedge/keystore.h"
 #include "privedge/session.h"
 
 namespace privedge::cli {
@@ -68,5 +69,12 @@ int InspectCommand(int argc, char** argv);
 int ConformanceCommand(int argc, char** argv);
 int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int KeysCommand(int argc, char** argv);
+
+// Keystore selection shared by every command that opens the device keystore:
+// --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE (or
+// $PRIVEDGE_KEYSTORE_PASSPHRASE).
+const std::set<std::string>& KeystoreArgNames();
+Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args);
 
 }  // namespace privedge::cli
