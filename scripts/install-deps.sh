@@ -12,6 +12,7 @@ PACKAGES="
   zlib1g-dev libssl-dev libtss2-dev swtpm swtpm-tools
   libseccomp-dev clang libclang-rt-14-dev
   dataset-fashion-mnist
+  libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev
   python3
 "
 # Python tools that generate test models and reference outputs (never needed at run time).
