@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "keystore/software_keystore.h"
+#include "keystore/tpm2/tpm2_keystore.h"
 #include "privedge/keystore.h"
 
 namespace privedge::cli {
@@ -26,6 +27,8 @@ rotate         make a new device key generation; models and data wrapped under o
 --keystore B         auto (TPM 2.0 when present, else software; the default), software, tpm2
 --keystore-dir DIR   where the keystore keeps its files (default $PRIVEDGE_HOME/keys, else
                      ~/.local/share/privedge/keys)
+--tpm-tcti CONF      tpm2: which TPM (default $PRIVEDGE_TPM_TCTI, else device:/dev/tpmrm0;
+                     e.g. swtpm:host=127.0.0.1,port=2321)
 --passphrase-file F  software keystore: read the passphrase from the first line of F
                      (or set PRIVEDGE_KEYSTORE_PASSPHRASE)
 )";
@@ -47,6 +50,7 @@ Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args) {
                            "'");
   }
   options.dir = args.get("keystore-dir");
+  options.tpm_tcti = args.get("tpm-tcti");
   if (args.has("passphrase-file")) {
     const std::string path = args.get("passphrase-file");
     std::ifstream f(path);
@@ -60,7 +64,7 @@ Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args) {
 }
 
 const std::set<std::string>& KeystoreArgNames() {
-  static const std::set<std::string> names = {"keystore", "keystore-dir", "passphrase-file"};
+  static const std::set<std::string> names = {"keystore", "keystore-dir", "passphrase-file", "tpm-tcti"};
   return names;
 }
 
@@ -82,15 +86,13 @@ int KeysCommand(int argc, char** argv) {
   if (!options.ok()) return Fail(cmd + " " + sub, options.status().message());
 
   if (sub == "init") {
-    if (options->backend != "tpm2") {
-      // Refuse to silently reuse an existing key: init is for a device without one.
-      KeystoreOptions probe = *options;
-      probe.create_if_missing = false;
-      if (OpenKeystore(probe).ok()) {
-        return Fail(cmd + " init", "a device key already exists in " +
-                                       keystore::ResolveKeystoreDir(*options) +
-                                       " (use `privedge keys rotate` for a new one)");
-      }
+    // Refuse to silently reuse an existing key: init is for a device without one.
+    KeystoreOptions probe = *options;
+    probe.create_if_missing = false;
+    if (OpenKeystore(probe).ok()) {
+      return Fail(cmd + " init", "a device key already exists in " +
+                                     keystore::ResolveKeystoreDir(*options) +
+                                     " (use `privedge keys rotate` for a new one)");
     }
     options->create_if_missing = true;
     auto ks = OpenKeystore(*options);
@@ -112,12 +114,12 @@ int KeysCommand(int argc, char** argv) {
     return 0;
   }
   if (sub == "rotate") {
-    if (options->backend == "tpm2") {
-      return Fail(cmd + " rotate", "rotation of the tpm2 backend is not built into this privedge");
-    }
     auto before = OpenKeystore(*options);
     if (!before.ok()) return Fail(cmd + " rotate", before.status().message());
-    auto id = keystore::RotateSoftwareKey(*options);
+    KeystoreOptions resolved = *options;
+    resolved.dir = keystore::ResolveKeystoreDir(*options);
+    auto id = (*before)->backend() == "tpm2" ? keystore::RotateTpm2Key(resolved)
+                                             : keystore::RotateSoftwareKey(resolved);
     if (!id.ok()) return Fail(cmd + " rotate", id.status().message());
     PrintTable({"field", "value"}, {{"previous key id", (*before)->key_id()}, {"new key id", *id}});
     return 0;

@@ -34,6 +34,28 @@ expect_output "right passphrase" "software" \
 expect_error "missing passphrase file" "passphrase file" \
   $pe keys show --keystore-dir "$tmp/pk" --passphrase-file "$tmp/nope"
 
+# The TPM 2.0 backend against a real swtpm on loopback.
+command -v swtpm >/dev/null || { fail "swtpm missing: run scripts/install-deps.sh"; finish keys; }
+mkdir -p "$tmp/tpmstate"
+port=$((20000 + $$ % 20000))
+swtpm socket --tpm2 --tpmstate dir="$tmp/tpmstate" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
+  --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear &
+swtpm_pid=$!
+trap 'kill $swtpm_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+tcti="swtpm:host=127.0.0.1,port=$port"
+i=0
+until $pe keys init --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "$tcti" > "$tmp/out" 2> "$tmp/err"; do
+  i=$((i + 1)); [ $i -lt 50 ] || { fail "tpm2 init: $(cat "$tmp/err")"; break; }; sleep 0.1
+done
+grep -qF tpm2 "$tmp/out" || fail "tpm2 init output lacks the backend"
+tid1=$(awk '$1=="key" {print $3}' "$tmp/out")
+expect_output "tpm2 show (auto picks tpm2)" "$tid1" $pe keys show --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
+expect_output "tpm2 rotate" "$tid1" $pe keys rotate --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
+expect_error "tpm2 init twice" "already exists" \
+  $pe keys init --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
+expect_error "tpm unreachable" "swtpm" \
+  $pe keys show --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "swtpm:host=127.0.0.1,port=1"
+
 expect_error "bad backend" "expects auto, software or tpm2" $pe keys show --keystore hsm
 expect_error "bad subcommand" "unknown subcommand" $pe keys frobnicate
 expect_error "stray argument" "unexpected argument" $pe keys show extra
