@@ -76,5 +76,6 @@ int KeysCommand(int argc, char** argv);
 // $PRIVEDGE_KEYSTORE_PASSPHRASE).
 const std::set<std::string>& KeystoreArgNames();
 Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args);
+int DatasetCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

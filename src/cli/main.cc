@@ -24,6 +24,8 @@ commands:
                      load time, first-run time, median/p90/min latency and peak RSS
   keys init|show|export-public|rotate
                      the device keystore that protects models and data at rest
+  dataset inspect FILE [--labels FILE] [--label-column COL]
+                     shape, type, value range and label histogram of IDX / .npy / CSV data
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   if (cmd == "privacy") return privedge::cli::PrivacyCommand(argc - 2, argv + 2);
   if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
   if (cmd == "keys") return privedge::cli::KeysCommand(argc - 2, argv + 2);
+  if (cmd == "dataset") return privedge::cli::DatasetCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
