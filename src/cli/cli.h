@@ -68,5 +68,6 @@ int InspectCommand(int argc, char** argv);
 int ConformanceCommand(int argc, char** argv);
 int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int StoreCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

@@ -22,6 +22,8 @@ commands:
                      (epsilon, delta) spent by DP training, or the noise a target epsilon needs
   bench MODEL [INPUT] [--input NAME=FILE]... [--threads N] [--runs N] [--warmup N] [--json]
                      load time, first-run time, median/p90/min latency and peak RSS
+  store put|get|list|count|delete-silo DIR ...
+                     encrypted per-silo records on the device (the secure store)
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (cmd == "conformance") return privedge::cli::ConformanceCommand(argc - 2, argv + 2);
   if (cmd == "privacy") return privedge::cli::PrivacyCommand(argc - 2, argv + 2);
   if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
+  if (cmd == "store") return privedge::cli::StoreCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
