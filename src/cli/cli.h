@@ -77,5 +77,6 @@ int KeysCommand(int argc, char** argv);
 const std::set<std::string>& KeystoreArgNames();
 Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args);
 int DatasetCommand(int argc, char** argv);
+int StoreCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

@@ -26,6 +26,8 @@ commands:
                      the device keystore that protects models and data at rest
   dataset inspect FILE [--labels FILE] [--label-column COL]
                      shape, type, value range and label histogram of IDX / .npy / CSV data
+  store put|get|list|count|delete-silo DIR ...
+                     encrypted per-silo records on the device (the secure store)
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
   if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
   if (cmd == "keys") return privedge::cli::KeysCommand(argc - 2, argv + 2);
   if (cmd == "dataset") return privedge::cli::DatasetCommand(argc - 2, argv + 2);
+  if (cmd == "store") return privedge::cli::StoreCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
