@@ -5,6 +5,8 @@
 //   options.tpm_tcti = (*tpm)->tcti();                     // "swtpm:host=127.0.0.1,port=P"
 #pragma once
 
+#include "testing/temp_dir.h"
+
 #include <sys/types.h>
 
 #include <memory>
@@ -36,17 +38,6 @@ class Swtpm {
   Swtpm(pid_t pid, int port) : pid_(pid), port_(port) {}
   pid_t pid_;
   int port_;
-};
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // A loopback TCP port on which nothing listens (bound, then released).

@@ -10,25 +10,6 @@
 
 namespace privedge::testing {
 
-TempDir::TempDir() {
-  std::string templ = ::testing::TempDir() + "/privedge_data_XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << templ;
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::Write(const std::string& name, const std::string& bytes) const {
-  const std::string p = path_ + "/" + name;
-  std::ofstream out(p, std::ios::binary);
-  out << bytes;
-  if (!out) ADD_FAILURE() << "cannot write " << p;
-  return p;
-}
-
 std::string IdxBytes(uint8_t type, const std::vector<uint32_t>& dims, const std::string& payload) {
   std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
   for (uint32_t d : dims)

@@ -1,25 +1,14 @@
 // Helpers for the dataset tests: temporary files, IDX and gzip encoders, a byte mutator.
 #pragma once
 
+#include "testing/temp_dir.h"
+
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace privedge::testing {
-
-// A fresh directory under the test temp dir, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  // Writes `bytes` to path()/name and returns the full path.
-  std::string Write(const std::string& name, const std::string& bytes) const;
-
- private:
-  std::string path_;
-};
 
 // An IDX file: magic 00 00 `type` rank, big-endian dims, then `payload` (already big-endian).
 std::string IdxBytes(uint8_t type, const std::vector<uint32_t>& dims, const std::string& payload);
