@@ -24,6 +24,8 @@ commands:
                      load time, first-run time, median/p90/min latency and peak RSS
   keys init|show|export-public|rotate
                      the device keystore that protects models and data at rest
+  simulate [--clients N] [--rounds R] [--fraction C] [--partition P] [--strategy NAME] ...
+                     federated learning with N virtual devices in this process
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   if (cmd == "privacy") return privedge::cli::PrivacyCommand(argc - 2, argv + 2);
   if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
   if (cmd == "keys") return privedge::cli::KeysCommand(argc - 2, argv + 2);
+  if (cmd == "simulate") return privedge::cli::SimulateCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
