@@ -70,6 +70,7 @@ int ConformanceCommand(int argc, char** argv);
 int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
 int KeysCommand(int argc, char** argv);
+int SimulateCommand(int argc, char** argv);
 
 // Keystore selection shared by every command that opens the device keystore:
 // --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE (or

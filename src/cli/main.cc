@@ -28,6 +28,8 @@ commands:
                      shape, type, value range and label histogram of IDX / .npy / CSV data
   store put|get|list|count|delete-silo DIR ...
                      encrypted per-silo records on the device (the secure store)
+  simulate [--clients N] [--rounds R] [--fraction C] [--partition P] [--strategy NAME] ...
+                     federated learning with N virtual devices in this process
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
   if (cmd == "keys") return privedge::cli::KeysCommand(argc - 2, argv + 2);
   if (cmd == "dataset") return privedge::cli::DatasetCommand(argc - 2, argv + 2);
   if (cmd == "store") return privedge::cli::StoreCommand(argc - 2, argv + 2);
+  if (cmd == "simulate") return privedge::cli::SimulateCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }

@@ -1,0 +1,277 @@
+// FedAvg, the FedOpt server optimizers, and the robust aggregators (median, trimmed mean, Krum).
+#include "fl/strategy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "privedge/privacy.h"
+
+namespace privedge::fl {
+namespace {
+
+// Mean of the deltas weighted by example counts (accumulated in double).
+std::vector<double> WeightedMeanDelta(std::span<const ClientUpdate> updates, size_t n) {
+  std::vector<double> sum(n, 0.0);
+  double total = 0;
+  for (const ClientUpdate& u : updates) total += static_cast<double>(u.num_examples);
+  for (const ClientUpdate& u : updates) {
+    const double w = static_cast<double>(u.num_examples) / total;
+    for (size_t i = 0; i < n; ++i) sum[i] += w * u.delta[i];
+  }
+  return sum;
+}
+
+class FedAvg : public Strategy {
+ public:
+  explicit FedAvg(double lr) : lr_(lr) {}
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    std::vector<double> mean = WeightedMeanDelta(updates, global.size());
+    for (size_t i = 0; i < global.size(); ++i) global[i] += static_cast<float>(lr_ * mean[i]);
+    return Status::OK();
+  }
+
+ private:
+  double lr_;
+};
+
+// Reddi et al. 2021, Algorithm 2: m = b1 m + (1 - b1) D; v per variant; x += eta m / (sqrt v + tau)
+// with v starting at tau^2 and no bias correction, as in the paper.
+class FedOpt : public Strategy {
+ public:
+  enum class Kind { kAdam, kYogi, kAdagrad };
+  FedOpt(Kind kind, const StrategyConfig& c, size_t n)
+      : kind_(kind), c_(c), m_(n, 0.0f), v_(n, static_cast<float>(c.tau * c.tau)) {}
+
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    std::vector<double> d = WeightedMeanDelta(updates, global.size());
+    for (size_t i = 0; i < global.size(); ++i) {
+      const double m = c_.beta1 * m_[i] + (1 - c_.beta1) * d[i];
+      const double d2 = d[i] * d[i];
+      double v = v_[i];
+      switch (kind_) {
+        case Kind::kAdam:
+          v = c_.beta2 * v + (1 - c_.beta2) * d2;
+          break;
+        case Kind::kYogi:
+          v = v - (1 - c_.beta2) * d2 * (v - d2 > 0 ? 1 : (v - d2 < 0 ? -1 : 0));
+          break;
+        case Kind::kAdagrad:
+          v = v + d2;
+          break;
+      }
+      m_[i] = static_cast<float>(m);
+      v_[i] = static_cast<float>(v);
+      global[i] += static_cast<float>(c_.server_learning_rate * m / (std::sqrt(v) + c_.tau));
+    }
+    return Status::OK();
+  }
+
+  std::vector<float> SaveState() const override {
+    std::vector<float> s(m_);
+    s.insert(s.end(), v_.begin(), v_.end());
+    return s;
+  }
+  Status RestoreState(std::span<const float> state) override {
+    if (state.size() != 2 * m_.size())
+      return InvalidArgument("server optimizer state: expected ", 2 * m_.size(), " floats, got ",
+                             state.size());
+    std::copy(state.begin(), state.begin() + m_.size(), m_.begin());
+    std::copy(state.begin() + m_.size(), state.end(), v_.begin());
+    return Status::OK();
+  }
+
+ private:
+  Kind kind_;
+  StrategyConfig c_;
+  std::vector<float> m_, v_;
+};
+
+// Coordinate-wise statistics: `pick` reduces the sorted column of one coordinate.
+template <class Pick>
+void Coordinatewise(std::span<const ClientUpdate> updates, std::vector<float>& global, Pick pick) {
+  std::vector<float> column(updates.size());
+  for (size_t i = 0; i < global.size(); ++i) {
+    for (size_t k = 0; k < updates.size(); ++k) column[k] = updates[k].delta[i];
+    std::sort(column.begin(), column.end());
+    global[i] += static_cast<float>(pick(column));
+  }
+}
+
+class FedMedian : public Strategy {
+ public:
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    Coordinatewise(updates, global, [](const std::vector<float>& c) {
+      const size_t n = c.size();
+      return n % 2 ? double{c[n / 2]} : (double{c[n / 2 - 1]} + c[n / 2]) / 2;
+    });
+    return Status::OK();
+  }
+};
+
+class TrimmedMean : public Strategy {
+ public:
+  explicit TrimmedMean(double beta) : beta_(beta) {}
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    const size_t cut = static_cast<size_t>(std::floor(beta_ * updates.size()));
+    Coordinatewise(updates, global, [cut](const std::vector<float>& c) {
+      double s = 0;
+      for (size_t k = cut; k < c.size() - cut; ++k) s += c[k];
+      return s / static_cast<double>(c.size() - 2 * cut);
+    });
+    return Status::OK();
+  }
+
+ private:
+  double beta_;
+};
+
+// Blanchard et al. 2017: score(i) = sum of squared distances to its n - f - 2 nearest others;
+// Krum takes the lowest score, Multi-Krum averages the m lowest.
+class Krum : public Strategy {
+ public:
+  Krum(int64_t f, int64_t m, bool multi) : f_(f), m_(m), multi_(multi) {}
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    const int64_t n = static_cast<int64_t>(updates.size());
+    if (n < 2 * f_ + 3)
+      return InvalidArgument("krum with f = ", f_, " needs at least ", 2 * f_ + 3, " updates, got ",
+                             n);
+    std::vector<std::vector<double>> dist(n, std::vector<double>(n, 0.0));
+    for (int64_t a = 0; a < n; ++a)
+      for (int64_t b = a + 1; b < n; ++b) {
+        double s = 0;
+        const auto& x = updates[a].delta;
+        const auto& y = updates[b].delta;
+        for (size_t i = 0; i < x.size(); ++i) s += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
+        dist[a][b] = dist[b][a] = s;
+      }
+    std::vector<double> score(n);
+    for (int64_t a = 0; a < n; ++a) {
+      std::vector<double> others;
+      for (int64_t b = 0; b < n; ++b)
+        if (b != a) others.push_back(dist[a][b]);
+      std::sort(others.begin(), others.end());
+      score[a] = std::accumulate(others.begin(), others.begin() + (n - f_ - 2), 0.0);
+    }
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return score[a] < score[b]; });
+    int64_t take = multi_ ? (m_ > 0 ? std::min(m_, n) : n - f_) : 1;
+    std::vector<double> sum(global.size(), 0.0);
+    for (int64_t k = 0; k < take; ++k)
+      for (size_t i = 0; i < global.size(); ++i) sum[i] += updates[order[k]].delta[i];
+    for (size_t i = 0; i < global.size(); ++i) global[i] += static_cast<float>(sum[i] / take);
+    return Status::OK();
+  }
+
+ private:
+  int64_t f_, m_;
+  bool multi_;
+};
+
+// Central DP-FedAvg: clip, unweighted mean, Gaussian noise calibrated to the clip norm.
+class DpFedAvg : public Strategy {
+ public:
+  explicit DpFedAvg(const StrategyConfig& c) : c_(c), rng_(MakeRandom(c.dp_noise_seed)) {}
+  Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
+    std::vector<double> sum(global.size(), 0.0);
+    std::vector<float> clipped;
+    for (const ClientUpdate& u : updates) {
+      clipped = u.delta;
+      PE_ASSIGN_OR_RETURN(double scale, privacy::ClipL2(clipped, c_.dp_clip_norm));
+      (void)scale;
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += clipped[i];
+    }
+    const double n = static_cast<double>(updates.size());
+    std::vector<float> mean(global.size());
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] = static_cast<float>(sum[i] / n);
+    PE_RETURN_IF_ERROR(
+        privacy::AddGaussianNoise(mean, c_.dp_noise_multiplier * c_.dp_clip_norm / n, *rng_));
+    for (size_t i = 0; i < global.size(); ++i)
+      global[i] += static_cast<float>(c_.server_learning_rate * mean[i]);
+    return Status::OK();
+  }
+
+ private:
+  static std::unique_ptr<privacy::SecureRandom> MakeRandom(uint64_t seed) {
+    if (seed == 0) return std::make_unique<privacy::SecureRandom>();
+    std::array<uint8_t, privacy::SecureRandom::kSeedBytes> key{};
+    for (int i = 0; i < 8; ++i) key[i] = static_cast<uint8_t>(seed >> (8 * i));
+    return std::make_unique<privacy::SecureRandom>(key);
+  }
+  StrategyConfig c_;
+  std::unique_ptr<privacy::SecureRandom> rng_;
+};
+
+}  // namespace
+
+Status Strategy::RestoreState(std::span<const float> state) {
+  if (!state.empty())
+    return InvalidArgument("this strategy keeps no state, got ", state.size(), " floats");
+  return Status::OK();
+}
+
+const std::vector<std::string>& StrategyNames() {
+  static const std::vector<std::string> names = {
+      "fedavg",    "fedprox",     "fedadam", "fedyogi",   "fedadagrad",
+      "fedmedian", "trimmedmean", "krum",    "multikrum", "dpfedavg"};
+  return names;
+}
+
+Status ValidateStrategyConfig(const StrategyConfig& c) {
+  const auto& names = StrategyNames();
+  if (std::find(names.begin(), names.end(), c.name) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    return InvalidArgument("unknown strategy '", c.name, "' (expected one of ", list, ")");
+  }
+  if (!(c.server_learning_rate > 0 && std::isfinite(c.server_learning_rate)))
+    return InvalidArgument("strategy.server_learning_rate must be > 0, got ",
+                           c.server_learning_rate);
+  if (!(c.beta1 >= 0 && c.beta1 < 1))
+    return InvalidArgument("strategy.beta1 must be in [0, 1), got ", c.beta1);
+  if (!(c.beta2 >= 0 && c.beta2 < 1))
+    return InvalidArgument("strategy.beta2 must be in [0, 1), got ", c.beta2);
+  if (!(c.tau > 0)) return InvalidArgument("strategy.tau must be > 0, got ", c.tau);
+  if (!(c.trim_beta >= 0 && c.trim_beta < 0.5))
+    return InvalidArgument("strategy.trim_beta must be in [0, 0.5), got ", c.trim_beta);
+  if (c.byzantine_f < 0)
+    return InvalidArgument("strategy.byzantine_f must be >= 0, got ", c.byzantine_f);
+  if (c.multikrum_m < 0)
+    return InvalidArgument("strategy.multikrum_m must be >= 0, got ", c.multikrum_m);
+  if (!(c.dp_clip_norm > 0 && std::isfinite(c.dp_clip_norm)))
+    return InvalidArgument("strategy.dp_clip_norm must be > 0, got ", c.dp_clip_norm);
+  if (!(c.dp_noise_multiplier >= 0 && std::isfinite(c.dp_noise_multiplier)))
+    return InvalidArgument("strategy.dp_noise_multiplier must be >= 0, got ",
+                           c.dp_noise_multiplier);
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& c, int64_t num_params) {
+  PE_RETURN_IF_ERROR(ValidateStrategyConfig(c));
+  if (num_params < 1) return InvalidArgument("num_params must be >= 1, got ", num_params);
+  const size_t n = static_cast<size_t>(num_params);
+  std::unique_ptr<Strategy> s;
+  if (c.name == "fedavg" || c.name == "fedprox")
+    s = std::make_unique<FedAvg>(c.server_learning_rate);
+  else if (c.name == "fedadam")
+    s = std::make_unique<FedOpt>(FedOpt::Kind::kAdam, c, n);
+  else if (c.name == "fedyogi")
+    s = std::make_unique<FedOpt>(FedOpt::Kind::kYogi, c, n);
+  else if (c.name == "fedadagrad")
+    s = std::make_unique<FedOpt>(FedOpt::Kind::kAdagrad, c, n);
+  else if (c.name == "fedmedian")
+    s = std::make_unique<FedMedian>();
+  else if (c.name == "trimmedmean")
+    s = std::make_unique<TrimmedMean>(c.trim_beta);
+  else if (c.name == "krum")
+    s = std::make_unique<Krum>(c.byzantine_f, 0, false);
+  else if (c.name == "dpfedavg")
+    s = std::make_unique<DpFedAvg>(c);
+  else
+    s = std::make_unique<Krum>(c.byzantine_f, c.multikrum_m, true);
+  return s;
+}
+
+}  // namespace privedge::fl

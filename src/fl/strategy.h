@@ -1,0 +1,43 @@
+// Aggregation strategies on flat float parameter vectors.
+//
+// A strategy turns the deltas of one round into the next global model, in place:
+//   PE_ASSIGN_OR_RETURN(auto strategy, MakeStrategy(config.strategy, num_params));
+//   PE_RETURN_IF_ERROR(strategy->Aggregate(updates, global));
+// Stateful strategies (the server optimizers) expose their state as a float vector so the
+// coordinator can persist it with the model and resume after a restart.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "privedge/federated.h"
+
+namespace privedge::fl {
+
+// One validated update as a strategy sees it.
+struct ClientUpdate {
+  std::string device_id;
+  std::vector<float> delta;
+  int64_t num_examples = 0;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  // Folds `updates` (at least one; every delta as long as `global`) into `global`.
+  // InvalidArgument when there are too few updates for the strategy (Krum needs 2f + 3).
+  virtual Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) = 0;
+  // Optimizer state (empty for stateless strategies) and its restoration.
+  virtual std::vector<float> SaveState() const { return {}; }
+  virtual Status RestoreState(std::span<const float> state);
+};
+
+Status ValidateStrategyConfig(const StrategyConfig& config);
+Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& config, int64_t num_params);
+
+// The names MakeStrategy accepts, for usage messages.
+const std::vector<std::string>& StrategyNames();
+
+}  // namespace privedge::fl

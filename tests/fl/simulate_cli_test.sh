@@ -1,0 +1,38 @@
+#!/bin/sh
+# End-to-end checks of `privedge simulate` on a small slice of Fashion-MNIST: the table, JSON,
+# the PNG plot, determinism from the seed, and bad options giving one clear line and exit 1.
+# usage: simulate_cli_test.sh PRIVEDGE SOURCE_DIR
+set -u
+pe=$1
+. "$2/tests/cli/lib.sh"
+
+sim="$pe simulate --train-limit 3000 --test-limit 500 --clients 10 --rounds 2 --fraction 0.5"
+expect_output "table" "test_acc%" $sim --seed 4 --json "$tmp/a.json" --plot "$tmp/a.png"
+grep -q "^2 " "$tmp/out" || fail "table lacks round 2"
+digest_a=$(grep "final model" "$tmp/out")
+grep -q '"participants": 5' "$tmp/a.json" || fail "json lacks participants"
+grep -q '"task_failed": false' "$tmp/a.json" || fail "json lacks task_failed"
+[ "$(head -c 8 "$tmp/a.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "plot is not a PNG"
+expect_output "same seed" "final model" $sim --seed 4 --plot none
+[ "$(grep "final model" "$tmp/out")" = "$digest_a" ] || fail "same seed gave another model"
+expect_output "other seed" "final model" $sim --seed 5 --plot none
+[ "$(grep "final model" "$tmp/out")" != "$digest_a" ] || fail "another seed gave the same model"
+expect_output "attackers and robust strategy" "test_acc%" \
+  $sim --seed 4 --plot none --byzantine 0.2 --attack signflip --strategy trimmedmean --trim-beta 0.2
+expect_output "dropout" "rejected.round_closed" $sim --seed 4 --plot none --dropout 0.4 --partition dirichlet:0.5
+
+expect_output "central dp reports epsilon" "epsilon " $sim --seed 4 --plot none --dp central --dp-noise 1
+expect_output "fedbuff" "test_acc%" $sim --seed 4 --plot none --async-buffer 2 --max-staleness 1
+expect_error "bad dp" "--dp supports central only" $sim --dp local
+expect_error "dp with another strategy" "aggregates with dpfedavg" $sim --dp central --strategy krum
+expect_error "bad partition" "partition must be iid" $sim --partition zipf --plot none
+expect_error "bad strategy" "unknown strategy 'fedsgd'" $sim --strategy fedsgd
+expect_error "bad fraction" "--fraction expects a number" $pe simulate --fraction 2
+expect_error "bad attack" "attack must be scale or signflip" $sim --attack poison --plot none
+expect_error "bad dataset" "fashion-mnist only" $pe simulate --dataset cifar10
+expect_error "missing data" "cannot open" $pe simulate --data-dir "$tmp/none"
+expect_error "too many shards" "shards:2 needs" $pe simulate --train-limit 3000 --test-limit 10 \
+  --partition shards:2 --clients 2000 --plot none
+expect_output "help" "usage: privedge simulate" $pe simulate --help
+expect_output "listed in main usage" "simulate" $pe --help
+finish simulate
