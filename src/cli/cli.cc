@@ -5,10 +5,58 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
 namespace privedge::cli {
+
+const std::set<std::string> kModelValueOptions = {"keystore-dir", "keystore", "require-signed"};
+const std::set<std::string> kModelFlagOptions = {"allow-unlocked-memory"};
+
+std::set<std::string> WithModelOptions(std::set<std::string> base, bool flags) {
+  const auto& add = flags ? kModelFlagOptions : kModelValueOptions;
+  base.insert(add.begin(), add.end());
+  return base;
+}
+
+Result<std::shared_ptr<Keystore>> OpenKeystoreFromArgs(const Args& args, bool create_if_missing) {
+  KeystoreOptions ko;
+  ko.backend = args.get("keystore", "auto");
+  ko.dir = args.get("keystore-dir");
+  if (const char* p = std::getenv("PRIVEDGE_KEYSTORE_PASSPHRASE")) ko.passphrase = p;
+  ko.create_if_missing = create_if_missing;
+  PE_ASSIGN_OR_RETURN(std::unique_ptr<Keystore> ks, OpenKeystore(ko));
+  return std::shared_ptr<Keystore>(std::move(ks));
+}
+
+Status ApplyModelOptions(const Args& args, const std::string& model_path, SessionOptions& options) {
+  options.require_signed_by = args.get("require-signed");
+  options.allow_unlocked_model_memory = args.has("allow-unlocked-memory");
+  if (!IsContainerFile(model_path)) return Status::OK();
+  PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(model_path));
+  if (header.encrypted) {
+    PE_ASSIGN_OR_RETURN(options.keystore, OpenKeystoreFromArgs(args, false));
+  }
+  return Status::OK();
+}
+
+std::vector<std::pair<std::string, std::string>> DescribeContainer(const ContainerHeader& h) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.emplace_back("container", "privedge model container v" + std::to_string(h.format_version) +
+                                     " (body v" + std::to_string(h.body_version) + ")");
+  if (h.encrypted) {
+    rows.emplace_back("encrypted", "XChaCha20-Poly1305, " + std::to_string(h.chunk_count()) +
+                                       " chunks of " + std::to_string(h.chunk_size) +
+                                       " bytes, for keystore key " + h.key_id);
+  } else {
+    rows.emplace_back("encrypted", "no (mapped in place)");
+  }
+  rows.emplace_back("signed", h.is_signed ? "by Ed25519 key " + ToHex(h.signer) : "no");
+  rows.emplace_back("body", std::to_string(h.plain_size) + " bytes, BLAKE2b-256 " +
+                                ToHex(h.content_digest) + " (as stored)");
+  return rows;
+}
 
 std::string Args::get(const std::string& name, const std::string& def) const {
   auto it = options.find(name);

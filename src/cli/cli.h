@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "privedge/keystore.h"
 #include "privedge/session.h"
+#include "protect/model_file.h"
 
 namespace privedge::cli {
 
@@ -41,6 +43,21 @@ struct InputFile {
 // model (only for single-input models) and every --input NAME=FILE, as .npy or .pb files.
 Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session);
 
+// Options every command that loads a model accepts (containers: keystore, signatures):
+//   --keystore-dir DIR, --keystore auto|software|tpm2, --require-signed PUBKEY (values)
+//   --allow-unlocked-memory (flag). The passphrase comes from $PRIVEDGE_KEYSTORE_PASSPHRASE.
+extern const std::set<std::string> kModelValueOptions;
+extern const std::set<std::string> kModelFlagOptions;
+// The options above plus `base`.
+std::set<std::string> WithModelOptions(std::set<std::string> base, bool flags);
+// Opens the keystore the keystore options name.
+Result<std::shared_ptr<Keystore>> OpenKeystoreFromArgs(const Args& args, bool create_if_missing);
+// Sets the container options of `options` from `args`; the keystore is opened only when
+// `model_path` is an encrypted container.
+Status ApplyModelOptions(const Args& args, const std::string& model_path, SessionOptions& options);
+// "signed by <hex>", "encrypted for key <id>, 1 MiB chunks", ... for a container header.
+std::vector<std::pair<std::string, std::string>> DescribeContainer(const ContainerHeader& h);
+
 // Prints "privedge <cmd>: <message>" to stderr and returns exit code 1.
 int Fail(const std::string& command, const std::string& message);
 
@@ -68,5 +85,10 @@ int InspectCommand(int argc, char** argv);
 int ConformanceCommand(int argc, char** argv);
 int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int ConvertCommand(int argc, char** argv);
+int SignCommand(int argc, char** argv);
+int VerifyCommand(int argc, char** argv);
+// `privedge keys publisher NAME`: writes NAME.key (0600) and NAME.pub (argv starts at NAME).
+int PublisherKeyCommand(int argc, char** argv);
 
 }  // namespace privedge::cli
