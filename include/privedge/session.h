@@ -25,6 +25,8 @@
 
 namespace privedge {
 
+class Keystore;
+
 struct SessionOptions {
   // Intra-op threads; 0 picks the number of online CPUs. Reference kernels are
   // single-threaded; fast kernels use this.
@@ -42,6 +44,18 @@ struct SessionOptions {
   // Upper bound on the iterations of any one Loop node (and the steps of a Scan): a model whose
   // loop never ends fails with an error naming the node instead of hanging the caller.
   int64_t max_loop_iterations = 10'000'000;
+  // Keystore that unwraps the key of an encrypted model container (.pmc); null opens the
+  // default one (OpenKeystore with default KeystoreOptions) when an encrypted container is
+  // loaded. Unused for plain containers and .onnx files.
+  std::shared_ptr<Keystore> keystore;
+  // When non-empty, a publisher public key (a key file path or 64 hex digits): the model must
+  // be a container signed by this key whose content matches its signed digest; unsigned
+  // containers, other signers, altered containers and .onnx files fail with Unauthenticated.
+  std::string require_signed_by;
+  // A decrypted model lives in locked memory (mlock); when RLIMIT_MEMLOCK refuses, loading
+  // fails with PermissionDenied unless this allows unlocked memory (still excluded from core
+  // dumps and wiped on release).
+  bool allow_unlocked_model_memory = false;
 };
 
 // One dimension of a declared input/output shape.
@@ -66,8 +80,14 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Session {
  public:
-  // Loads a model file (ONNX protobuf). External data files are read from the model's folder
-  // only. Errors: file missing or unreadable, malformed model, unsupported operator.
+  // Loads a model file: an ONNX protobuf, or a privedge model container (.pmc, recognized by
+  // its first bytes whatever its name; see docs/container.md) written by `privedge convert`.
+  // A container holds the optimized graph and is used in place: a plain one is mapped
+  // read-only (processes share its pages), an encrypted one is decrypted into locked memory
+  // that is wiped when the Session is destroyed. External data files of an .onnx are read from
+  // the model's folder only. Errors: file missing or unreadable, malformed model, unsupported
+  // operator; for containers also Unauthenticated (altered, or not signed as required) and
+  // PermissionDenied (encrypted for another device).
   static Result<std::unique_ptr<Session>> Load(const std::string& path,
                                                const SessionOptions& options = {});
   // Loads a model from bytes in memory; external data is not allowed (no folder to look in).

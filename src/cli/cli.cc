@@ -5,10 +5,83 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 namespace privedge::cli {
+
+Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args) {
+  KeystoreOptions options;
+  options.backend = args.get("keystore", "auto");
+  if (options.backend != "auto" && options.backend != "software" && options.backend != "tpm2") {
+    return InvalidArgument("--keystore expects auto, software or tpm2, got '", options.backend,
+                           "'");
+  }
+  options.dir = args.get("keystore-dir");
+  options.tpm_tcti = args.get("tpm-tcti");
+  if (args.has("passphrase-file")) {
+    const std::string path = args.get("passphrase-file");
+    std::ifstream f(path);
+    if (!f) return NotFound("cannot read passphrase file ", path);
+    std::getline(f, options.passphrase);
+    if (options.passphrase.empty()) return InvalidArgument("passphrase file ", path, " is empty");
+  } else if (const char* p = std::getenv("PRIVEDGE_KEYSTORE_PASSPHRASE"); p != nullptr) {
+    options.passphrase = p;
+  }
+  return options;
+}
+
+const std::set<std::string>& KeystoreArgNames() {
+  static const std::set<std::string> names = {"keystore", "keystore-dir", "passphrase-file", "tpm-tcti"};
+  return names;
+}
+
+const std::set<std::string> kModelValueOptions = {"keystore-dir", "keystore", "passphrase-file",
+                                                   "tpm-tcti", "require-signed"};
+const std::set<std::string> kModelFlagOptions = {"allow-unlocked-memory"};
+
+std::set<std::string> WithModelOptions(std::set<std::string> base, bool flags) {
+  const auto& add = flags ? kModelFlagOptions : kModelValueOptions;
+  base.insert(add.begin(), add.end());
+  return base;
+}
+
+Result<std::shared_ptr<Keystore>> OpenKeystoreFromArgs(const Args& args, bool create_if_missing) {
+  PE_ASSIGN_OR_RETURN(KeystoreOptions ko, KeystoreOptionsFromArgs(args));
+  ko.create_if_missing = create_if_missing;
+  PE_ASSIGN_OR_RETURN(std::unique_ptr<Keystore> ks, OpenKeystore(ko));
+  return std::shared_ptr<Keystore>(std::move(ks));
+}
+
+Status ApplyModelOptions(const Args& args, const std::string& model_path, SessionOptions& options) {
+  options.require_signed_by = args.get("require-signed");
+  options.allow_unlocked_model_memory = args.has("allow-unlocked-memory");
+  if (!IsContainerFile(model_path)) return Status::OK();
+  PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(model_path));
+  if (header.encrypted) {
+    PE_ASSIGN_OR_RETURN(options.keystore, OpenKeystoreFromArgs(args, false));
+  }
+  return Status::OK();
+}
+
+std::vector<std::pair<std::string, std::string>> DescribeContainer(const ContainerHeader& h) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.emplace_back("container", "privedge model container v" + std::to_string(h.format_version) +
+                                     " (body v" + std::to_string(h.body_version) + ")");
+  if (h.encrypted) {
+    rows.emplace_back("encrypted", "XChaCha20-Poly1305, " + std::to_string(h.chunk_count()) +
+                                       " chunks of " + std::to_string(h.chunk_size) +
+                                       " bytes, for keystore key " + h.key_id);
+  } else {
+    rows.emplace_back("encrypted", "no (mapped in place)");
+  }
+  rows.emplace_back("signed", h.is_signed ? "by Ed25519 key " + ToHex(h.signer) : "no");
+  rows.emplace_back("body", std::to_string(h.plain_size) + " bytes, BLAKE2b-256 " +
+                                ToHex(h.content_digest) + " (as stored)");
+  return rows;
+}
 
 std::string Args::get(const std::string& name, const std::string& def) const {
   auto it = options.find(name);

@@ -8,6 +8,7 @@
 
 #include "privedge/keystore.h"
 #include "privedge/session.h"
+#include "protect/model_file.h"
 
 namespace privedge::cli {
 
@@ -41,6 +42,21 @@ struct InputFile {
 // Reads the inputs named on the command line (run, bench): a positional INPUT_FILE after the
 // model (only for single-input models) and every --input NAME=FILE, as .npy or .pb files.
 Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session);
+
+// Options every command that loads a model accepts (containers: keystore, signatures):
+//   --keystore-dir DIR, --keystore auto|software|tpm2, --require-signed PUBKEY (values)
+//   --allow-unlocked-memory (flag). The passphrase comes from $PRIVEDGE_KEYSTORE_PASSPHRASE.
+extern const std::set<std::string> kModelValueOptions;
+extern const std::set<std::string> kModelFlagOptions;
+// The options above plus `base`.
+std::set<std::string> WithModelOptions(std::set<std::string> base, bool flags);
+// Opens the keystore the keystore options name.
+Result<std::shared_ptr<Keystore>> OpenKeystoreFromArgs(const Args& args, bool create_if_missing);
+// Sets the container options of `options` from `args`; the keystore is opened only when
+// `model_path` is an encrypted container.
+Status ApplyModelOptions(const Args& args, const std::string& model_path, SessionOptions& options);
+// "signed by <hex>", "encrypted for key <id>, 1 MiB chunks", ... for a container header.
+std::vector<std::pair<std::string, std::string>> DescribeContainer(const ContainerHeader& h);
 
 // Prints "privedge <cmd>: <message>" to stderr and returns exit code 1.
 int Fail(const std::string& command, const std::string& message);
@@ -79,5 +95,10 @@ const std::set<std::string>& KeystoreArgNames();
 Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args);
 int DatasetCommand(int argc, char** argv);
 int StoreCommand(int argc, char** argv);
+int ConvertCommand(int argc, char** argv);
+int SignCommand(int argc, char** argv);
+int VerifyCommand(int argc, char** argv);
+// `privedge keys publisher NAME`: writes NAME.key (0600) and NAME.pub (argv starts at NAME).
+int PublisherKeyCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

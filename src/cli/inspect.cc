@@ -62,27 +62,9 @@ void PrintInferredShapes(const Model& m) {
   PrintTable({"value", "op", "inferred type"}, rows);
 }
 
-}  // namespace
-
-int InspectCommand(int argc, char** argv) {
-  const std::string cmd = "inspect";
-  Args args;
-  if (!ParseArgs(argc, argv, {}, {"help", "shapes", "optimized"}, cmd, args)) return 1;
-  if (args.has("help")) {
-    std::cout << kHelp;
-    return 0;
-  }
-  if (args.positional.size() != 1) return Fail(cmd, "expected exactly one MODEL path (see --help)");
-  auto model = ImportOnnxFile(args.positional[0]);
-  if (!model.ok()) return Fail(cmd, model.status().message());
-  OptimizeStats optimize_stats;
-  if (args.has("optimized")) {
-    auto stats = OptimizeForSession(*model, SessionOptions{});
-    if (!stats.ok()) return Fail(cmd, "optimizer: " + stats.status().message());
-    optimize_stats = *stats;
-  }
-  const Model& m = *model;
-  std::cout << "model:    " << args.positional[0] << "\n";
+// The model's versions, inputs/outputs, operator histogram and parameter count.
+void PrintModel(const std::string& path, const Model& m) {
+  std::cout << "model:    " << path << "\n";
   std::cout << "IR:       " << m.ir_version << "\n";
   std::cout << "producer: " << (m.producer_name.empty() ? "-" : m.producer_name + " " + m.producer_version) << "\n";
   std::cout << "opsets:  ";
@@ -115,8 +97,54 @@ int InspectCommand(int argc, char** argv) {
   }
   std::cout << "\nnodes: " << nodes << ", initializers: " << m.graph.initializers.size()
             << ", parameters: " << params << " (" << bytes << " bytes)\n";
-  if (args.has("optimized")) PrintOptimizeStats(optimize_stats);
+}
+
+// A container: its header, then the model it holds (already optimized).
+int InspectContainer(const Args& args, const std::string& path) {
+  const std::string cmd = "inspect";
+  auto header = ReadContainerHeader(path);
+  if (!header.ok()) return Fail(cmd, header.status().message());
+  SessionOptions options;
+  options.threads = 1;
+  if (Status s = ApplyModelOptions(args, path, options); !s.ok()) return Fail(cmd, s.message());
+  auto session = Session::Load(path, options);
+  if (!session.ok()) return Fail(cmd, session.status().message());
+  for (const auto& [k, v] : DescribeContainer(*header))
+    std::cout << k << ":" << std::string(k.size() < 10 ? 10 - k.size() : 1, ' ') << v << "\n";
+  std::cout << "\n";
+  const Model& m = (*session)->impl().model;
+  PrintModel(path, m);
+  if (args.has("optimized")) std::cout << "\n(the graph in a container is already optimized)\n";
   if (args.has("shapes")) PrintInferredShapes(m);
+  return 0;
+}
+
+}  // namespace
+
+int InspectCommand(int argc, char** argv) {
+  const std::string cmd = "inspect";
+  Args args;
+  if (!ParseArgs(argc, argv, kModelValueOptions,
+                 WithModelOptions({"help", "shapes", "optimized"}, true), cmd, args))
+    return 1;
+  if (args.has("help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  if (args.positional.size() != 1) return Fail(cmd, "expected exactly one MODEL path (see --help)");
+  const std::string& path = args.positional[0];
+  if (IsContainerFile(path)) return InspectContainer(args, path);
+  auto model = ImportOnnxFile(path);
+  if (!model.ok()) return Fail(cmd, model.status().message());
+  OptimizeStats optimize_stats;
+  if (args.has("optimized")) {
+    auto stats = OptimizeForSession(*model, SessionOptions{});
+    if (!stats.ok()) return Fail(cmd, "optimizer: " + stats.status().message());
+    optimize_stats = *stats;
+  }
+  PrintModel(path, *model);
+  if (args.has("optimized")) PrintOptimizeStats(optimize_stats);
+  if (args.has("shapes")) PrintInferredShapes(*model);
   return 0;
 }
 

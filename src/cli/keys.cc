@@ -16,6 +16,7 @@ constexpr const char* kHelp =
        privedge keys show [keystore options]
        privedge keys export-public [--out FILE] [keystore options]
        privedge keys rotate [keystore options]
+       privedge keys publisher NAME
 
 init           create this device's key (software: a random key in DIR/device-key.1, mode 0600,
                wrapped by a passphrase when one is given; tpm2: a key held by the TPM)
@@ -23,6 +24,9 @@ show           backend, key id and directory of the device key
 export-public  the device's public identity (backend and key id), to register the device
 rotate         make a new device key generation; models and data wrapped under older
                generations still open, new ones use the new key
+publisher      a model publisher's Ed25519 signing key pair: NAME.key (secret, 0600) and
+               NAME.pub, for `privedge convert --sign` / `privedge sign` and
+               `--require-signed NAME.pub`
 
 --keystore B         auto (TPM 2.0 when present, else software; the default), software, tpm2
 --keystore-dir DIR   where the keystore keeps its files (default $PRIVEDGE_HOME/keys, else
@@ -42,32 +46,6 @@ int Show(const Keystore& ks, const KeystoreOptions& options, const std::string& 
 
 }  // namespace
 
-Result<KeystoreOptions> KeystoreOptionsFromArgs(const Args& args) {
-  KeystoreOptions options;
-  options.backend = args.get("keystore", "auto");
-  if (options.backend != "auto" && options.backend != "software" && options.backend != "tpm2") {
-    return InvalidArgument("--keystore expects auto, software or tpm2, got '", options.backend,
-                           "'");
-  }
-  options.dir = args.get("keystore-dir");
-  options.tpm_tcti = args.get("tpm-tcti");
-  if (args.has("passphrase-file")) {
-    const std::string path = args.get("passphrase-file");
-    std::ifstream f(path);
-    if (!f) return NotFound("cannot read passphrase file ", path);
-    std::getline(f, options.passphrase);
-    if (options.passphrase.empty()) return InvalidArgument("passphrase file ", path, " is empty");
-  } else if (const char* p = std::getenv("PRIVEDGE_KEYSTORE_PASSPHRASE"); p != nullptr) {
-    options.passphrase = p;
-  }
-  return options;
-}
-
-const std::set<std::string>& KeystoreArgNames() {
-  static const std::set<std::string> names = {"keystore", "keystore-dir", "passphrase-file", "tpm-tcti"};
-  return names;
-}
-
 int KeysCommand(int argc, char** argv) {
   const std::string cmd = "keys";
   if (argc < 1 || std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h") {
@@ -75,6 +53,7 @@ int KeysCommand(int argc, char** argv) {
     return argc < 1 ? 1 : 0;
   }
   const std::string sub = argv[0];
+  if (sub == "publisher") return PublisherKeyCommand(argc - 1, argv + 1);
   std::set<std::string> value_options = KeystoreArgNames();
   if (sub == "export-public") value_options.insert("out");
   Args args;
@@ -124,7 +103,7 @@ int KeysCommand(int argc, char** argv) {
     PrintTable({"field", "value"}, {{"previous key id", (*before)->key_id()}, {"new key id", *id}});
     return 0;
   }
-  return Fail(cmd, "unknown subcommand '" + sub + "' (expected init, show, export-public, rotate)");
+  return Fail(cmd, "unknown subcommand '" + sub + "' (expected init, show, export-public, rotate, publisher)");
 }
 
 }  // namespace privedge::cli

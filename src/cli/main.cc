@@ -22,7 +22,7 @@ commands:
                      (epsilon, delta) spent by DP training, or the noise a target epsilon needs
   bench MODEL [INPUT] [--input NAME=FILE]... [--threads N] [--runs N] [--warmup N] [--json]
                      load time, first-run time, median/p90/min latency and peak RSS
-  keys init|show|export-public|rotate
+  keys init|show|export-public|rotate|publisher
                      the device keystore that protects models and data at rest
   dataset inspect FILE [--labels FILE] [--label-column COL]
                      shape, type, value range and label histogram of IDX / .npy / CSV data
@@ -30,6 +30,16 @@ commands:
                      encrypted per-silo records on the device (the secure store)
   simulate [--clients N] [--rounds R] [--fraction C] [--partition P] [--strategy NAME] ...
                      federated learning with N virtual devices in this process
+  convert IN.onnx OUT.pmc [--encrypt] [--sign KEY]
+                     write the optimized model as a container (mapped in place, or encrypted
+                     for this device; optionally signed)
+  sign FILE.pmc --key KEY | sign --new-key NAME
+                     sign a container with a publisher key, or make a publisher key pair
+  verify FILE.pmc [--pubkey PUB]
+                     check a container's signature and content digest
+
+MODEL may be an .onnx file or a container; with a container, --require-signed PUB rejects
+unsigned or altered models, and --keystore-dir DIR names the keystore of encrypted ones.
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -69,6 +79,9 @@ int main(int argc, char** argv) {
   if (cmd == "dataset") return privedge::cli::DatasetCommand(argc - 2, argv + 2);
   if (cmd == "store") return privedge::cli::StoreCommand(argc - 2, argv + 2);
   if (cmd == "simulate") return privedge::cli::SimulateCommand(argc - 2, argv + 2);
+  if (cmd == "convert") return privedge::cli::ConvertCommand(argc - 2, argv + 2);
+  if (cmd == "sign") return privedge::cli::SignCommand(argc - 2, argv + 2);
+  if (cmd == "verify") return privedge::cli::VerifyCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }

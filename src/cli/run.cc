@@ -17,11 +17,15 @@ namespace {
 constexpr const char* kHelp = R"(usage: privedge run MODEL [INPUT_FILE] [--input NAME=FILE]... [--output-dir DIR]
                     [--threads N] [--reference]
 
-Loads MODEL (.onnx) and runs it once on the CPU. Inputs are NumPy .npy files or ONNX
+Loads MODEL (.onnx or .pmc container) and runs it once on the CPU. Inputs are NumPy .npy files or ONNX
 TensorProto .pb files; a model with a single input may take its file positionally. Each output
 is summarized (name, type, shape, min, max, mean, first values) and, with --output-dir, written
 to DIR/NAME.npy (characters other than letters, digits, '-', '_' and '.' become '_').
 --reference runs only the reference kernels (the oracle), never the fast ones.
+Containers: --require-signed PUBKEY (file or 64 hex) rejects unsigned, otherwise signed or
+altered models; --keystore-dir DIR / --keystore BACKEND name the keystore of an encrypted one
+(passphrase from $PRIVEDGE_KEYSTORE_PASSPHRASE); --allow-unlocked-memory loads an encrypted
+model even when mlock is refused (RLIMIT_MEMLOCK).
 )";
 
 std::string SanitizeName(const std::string& name) {
@@ -66,7 +70,8 @@ std::vector<std::string> Summarize(const std::string& name, const Tensor& t) {
 int RunCommand(int argc, char** argv) {
   const std::string cmd = "run";
   Args args;
-  if (!ParseArgs(argc, argv, {"input", "output-dir", "threads"}, {"help", "reference"}, cmd, args))
+  if (!ParseArgs(argc, argv, WithModelOptions({"input", "output-dir", "threads"}, false),
+                 WithModelOptions({"help", "reference"}, true), cmd, args))
     return 1;
   if (args.has("help")) {
     std::cout << kHelp;
@@ -79,6 +84,8 @@ int RunCommand(int argc, char** argv) {
   SessionOptions options;
   options.threads = static_cast<int>(threads);
   options.fast_kernels = !args.has("reference");
+  if (Status s = ApplyModelOptions(args, args.positional[0], options); !s.ok())
+    return Fail(cmd, s.message());
 
   const auto t0 = std::chrono::steady_clock::now();
   auto session = Session::Load(args.positional[0], options);

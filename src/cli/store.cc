@@ -79,10 +79,7 @@ Status WriteOutput(const std::string& path, std::span<const uint8_t> bytes) {
 }
 
 Result<std::unique_ptr<SecureStore>> OpenStore(const Args& args, bool create) {
-  KeystoreOptions ks_options;
-  ks_options.dir = args.get("keystore-dir");
-  ks_options.create_if_missing = create;
-  PE_ASSIGN_OR_RETURN(std::shared_ptr<Keystore> ks, OpenKeystore(ks_options));
+  PE_ASSIGN_OR_RETURN(std::shared_ptr<Keystore> ks, OpenKeystoreFromArgs(args, create));
   SecureStoreOptions options;
   options.create_if_missing = create;
   return SecureStore::Open(args.positional[1], std::move(ks), options);
@@ -162,7 +159,9 @@ int Run(const Args& args) {
 
 int StoreCommand(int argc, char** argv) {
   Args args;
-  if (!ParseArgs(argc, argv, {"keystore-dir", "key", "seq", "out"}, {"help"}, "store", args)) {
+  std::set<std::string> value_options = KeystoreArgNames();
+  value_options.insert({"key", "seq", "out"});
+  if (!ParseArgs(argc, argv, value_options, {"help"}, "store", args)) {
     return 1;
   }
   if (args.has("help")) {

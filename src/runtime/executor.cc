@@ -71,7 +71,8 @@ Status GraphExecutor::PlanGraph(const Graph& graph, const KernelRegistry& regist
       return NotImplemented(node.Describe(), ": operator '",
                             node.domain.empty() ? "" : node.domain + ".", node.op_type,
                             "' (opset ", opset, ") is not supported by privedge");
-    if (node.domain.empty()) PE_RETURN_IF_ERROR(CheckNodeSchema(node, opset));
+    if (node.domain.empty() && options_.check_schemas)
+      PE_RETURN_IF_ERROR(CheckNodeSchema(node, opset));
     plan.kernels.push_back(fn);
     plan.opsets.push_back(opset);
     PE_ASSIGN_OR_RETURN(std::shared_ptr<const PreparedKernel> prepared,

@@ -18,6 +18,10 @@ struct ExecutorOptions {
   KernelLimits limits;       // every kernel runs under these (tensor size, loop iterations)
   bool fast_kernels = true;  // false: reference kernels only (the oracle)
   int threads = 1;           // intra-op threads offered to fast kernels
+  // Check each node against its ONNX schema. Containers skip it: their graph was checked when
+  // it was converted, and the schema registry's first use costs more than loading them
+  // (kernels still validate their inputs and attributes).
+  bool check_schemas = true;
 };
 
 class GraphExecutor {

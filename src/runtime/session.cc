@@ -6,7 +6,9 @@
 #include <set>
 
 #include "kernels/kernel.h"
+#include "model/container.h"
 #include "model/onnx_import.h"
+#include "privedge/keystore.h"
 #include "runtime/optimize_model.h"
 #include "runtime/session_impl.h"
 
@@ -83,7 +85,9 @@ Status CheckInput(const TensorInfo& info, const Value& v, size_t max_tensor_byte
   return Status::OK();
 }
 
-Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptions& options) {
+// `optimized`: the graph is already optimized (it comes from a container); plan it as it is.
+Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptions& options,
+                                                 bool optimized = false) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
   impl->options = options;
@@ -105,10 +109,11 @@ Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptio
   exec_options.limits.max_loop_iterations = options.max_loop_iterations;
   exec_options.fast_kernels = options.fast_kernels;
   exec_options.threads = options.threads > 0 ? options.threads : OnlineCpus();
+  exec_options.check_schemas = !optimized;
   // The optimized graph is kept only when every pass and its plan succeed: optimizing never
   // makes a valid model fail. Subgraphs are copied before a pass changes them, so `imported`
   // stays intact.
-  if (options.optimize) {
+  if (options.optimize && !optimized) {
     Model imported = impl->model;
     if (OptimizeForSession(impl->model, options).ok()) {
       auto executor = GraphExecutor::Create(impl->model, KernelRegistry::Global(), exec_options);
@@ -157,8 +162,51 @@ Session::~Session() = default;
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 
+namespace {
+
+Result<std::unique_ptr<Session::Impl>> LoadContainer(const std::string& path,
+                                                     const SessionOptions& options) {
+  ContainerOpenOptions open;
+  PublicKey required{};
+  if (!options.require_signed_by.empty()) {
+    auto key = LoadPublicKey(options.require_signed_by);
+    if (!key.ok()) return key.status().WithContext("required signer");
+    required = *key;
+    open.require_signed_by = &required;
+  }
+  std::shared_ptr<Keystore> keystore = options.keystore;
+  if (!keystore) {
+    PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(path));
+    if (header.encrypted) {
+      auto opened = OpenKeystore(KeystoreOptions{});
+      if (!opened.ok()) return opened.status().WithContext(path + ": encrypted model: keystore");
+      keystore = std::move(opened).value();
+    }
+  }
+  open.keystore = keystore.get();
+  open.allow_unlocked_memory = options.allow_unlocked_model_memory;
+  PE_ASSIGN_OR_RETURN(OpenedContainer c, OpenContainerFile(path, open));
+  ContainerParseLimits limits;
+  limits.max_tensor_bytes = options.max_tensor_bytes;
+  auto model = ParseModel(c.body, c.owner, limits);
+  if (!model.ok()) return model.status().WithContext(path);
+  auto impl = BuildImpl(std::move(model).value(), options, /*optimized=*/true);
+  if (!impl.ok()) return impl.status().WithContext(path);
+  (*impl)->container = c.header;
+  return impl;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Session>> Session::Load(const std::string& path,
                                                const SessionOptions& options) {
+  if (IsContainerFile(path)) {
+    PE_ASSIGN_OR_RETURN(auto impl, LoadContainer(path, options));
+    return std::unique_ptr<Session>(new Session(std::move(impl)));
+  }
+  if (!options.require_signed_by.empty())
+    return Unauthenticated(path, ": a signed model is required, but this is an ONNX file, which "
+                           "cannot be signed (convert it with 'privedge convert --sign')");
   ImportOptions io;
   io.max_tensor_bytes = options.max_tensor_bytes;
   PE_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(path, io));

@@ -2,14 +2,19 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "model/graph.h"
 #include "privedge/session.h"
+#include "protect/model_file.h"
 #include "runtime/executor.h"
 
 namespace privedge {
 
 struct Session::Impl {
+  // Set when the model came from a container (its tensors borrow the mapping or the decrypted
+  // buffer, which they keep alive).
+  std::optional<ContainerHeader> container;
   Model model;
   SessionOptions options;
   std::unique_ptr<GraphExecutor> executor;

@@ -56,6 +56,10 @@ expect_error "tpm2 init twice" "already exists" \
 expect_error "tpm unreachable" "swtpm" \
   $pe keys show --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "swtpm:host=127.0.0.1,port=1"
 
+expect_output "publisher key pair" "" $pe keys publisher "$tmp/acme"
+grep -q '^privedge-ed25519-public-v1 ' "$tmp/acme.pub" || fail "publisher: NAME.pub format"
+[ "$(stat -c %a "$tmp/acme.key")" = 600 ] || fail "publisher: NAME.key is not 0600"
+
 expect_error "bad backend" "expects auto, software or tpm2" $pe keys show --keystore hsm
 expect_error "bad subcommand" "unknown subcommand" $pe keys frobnicate
 expect_error "stray argument" "unexpected argument" $pe keys show extra
