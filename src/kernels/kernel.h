@@ -134,6 +134,9 @@ struct PrepareContext {
   // the caller cannot override), nullptr when it is only known at run time or omitted.
   std::vector<const Tensor*> constant_inputs;
   int threads = 1;  // intra-op threads the session may use (>= 1)
+  // The weights came from an encrypted model: copies a kernel makes of them (packed layouts)
+  // must live in locked, non-dumpable memory (privedge::SecureBuffer).
+  bool sensitive_weights = false;
 };
 
 // Returns a prepared kernel, or nullptr when this fast path does not handle the node as

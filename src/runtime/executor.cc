@@ -107,7 +107,7 @@ Result<std::shared_ptr<const PreparedKernel>> GraphExecutor::PrepareFastKernel(
   const std::vector<KernelFactory> factories = registry.FindFast(node.op_type, node.domain);
   if (factories.empty()) return std::shared_ptr<const PreparedKernel>();
   const bool main_graph = &graph == &model_.graph;
-  PrepareContext ctx{node, opset, {}, std::max(1, options_.threads)};
+  PrepareContext ctx{node, opset, {}, std::max(1, options_.threads), options_.sensitive_weights};
   for (const std::string& name : node.inputs) {
     auto it = graph.initializers.find(name);
     bool overridable = main_graph && std::find(graph.overridable_initializers.begin(),

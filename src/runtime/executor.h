@@ -22,6 +22,8 @@ struct ExecutorOptions {
   // it was converted, and the schema registry's first use costs more than loading them
   // (kernels still validate their inputs and attributes).
   bool check_schemas = true;
+  // The weights are decrypted model bytes: kernels keep their packed copies in locked memory.
+  bool sensitive_weights = false;
 };
 
 class GraphExecutor {

@@ -87,6 +87,7 @@ Status CheckInput(const TensorInfo& info, const Value& v, size_t max_tensor_byte
 
 // `optimized`: the graph is already optimized (it comes from a container); plan it as it is.
 Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptions& options,
+                                                 bool sensitive_weights,
                                                  bool optimized = false) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
@@ -110,6 +111,7 @@ Result<std::unique_ptr<Session::Impl>> BuildImpl(Model model, const SessionOptio
   exec_options.fast_kernels = options.fast_kernels;
   exec_options.threads = options.threads > 0 ? options.threads : OnlineCpus();
   exec_options.check_schemas = !optimized;
+  exec_options.sensitive_weights = sensitive_weights;
   // The optimized graph is kept only when every pass and its plan succeed: optimizing never
   // makes a valid model fail. Subgraphs are copied before a pass changes them, so `imported`
   // stays intact.
@@ -190,7 +192,8 @@ Result<std::unique_ptr<Session::Impl>> LoadContainer(const std::string& path,
   limits.max_tensor_bytes = options.max_tensor_bytes;
   auto model = ParseModel(c.body, c.owner, limits);
   if (!model.ok()) return model.status().WithContext(path);
-  auto impl = BuildImpl(std::move(model).value(), options, /*optimized=*/true);
+  auto impl = BuildImpl(std::move(model).value(), options, c.header.encrypted,
+                        /*optimized=*/true);
   if (!impl.ok()) return impl.status().WithContext(path);
   (*impl)->container = c.header;
   return impl;
@@ -210,7 +213,7 @@ Result<std::unique_ptr<Session>> Session::Load(const std::string& path,
   ImportOptions io;
   io.max_tensor_bytes = options.max_tensor_bytes;
   PE_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(path, io));
-  auto impl = BuildImpl(std::move(model), options);
+  auto impl = BuildImpl(std::move(model), options, /*sensitive_weights=*/false);
   if (!impl.ok()) return impl.status().WithContext(path);
   return std::unique_ptr<Session>(new Session(std::move(impl).value()));
 }
@@ -220,7 +223,7 @@ Result<std::unique_ptr<Session>> Session::LoadFromBuffer(const void* data, size_
   ImportOptions io;
   io.max_tensor_bytes = options.max_tensor_bytes;
   PE_ASSIGN_OR_RETURN(Model model, ImportOnnxBuffer(data, size, "", io));
-  PE_ASSIGN_OR_RETURN(auto impl, BuildImpl(std::move(model), options));
+  PE_ASSIGN_OR_RETURN(auto impl, BuildImpl(std::move(model), options, /*sensitive_weights=*/false));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 

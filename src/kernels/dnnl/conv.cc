@@ -37,13 +37,13 @@ struct ConvPlan {
 class DnnlConv final : public PreparedKernel {
  public:
   DnnlConv(const Tensor& w, const Tensor* bias, int64_t group, int threads,
-           std::optional<convpool::FusedActivation> activation)
+           std::optional<convpool::FusedActivation> activation, bool sensitive)
       : weights_(w),
         bias_(bias ? *bias : Tensor()),
         group_(group),
         threads_(threads),
         activation_(activation),
-        packed_(PlainWeightsDesc(), w.data<float>()) {}
+        packed_(PlainWeightsDesc(), w.data<float>(), sensitive) {}
 
   const char* name() const override { return activation_ ? "dnnl_f32_conv_act" : "dnnl_f32_conv"; }
 
@@ -257,7 +257,8 @@ Result<std::unique_ptr<PreparedKernel>> MakeConv(const PrepareContext& ctx) {
     if (!act.ok()) return decline();
     activation = *act;
   }
-  return std::unique_ptr<PreparedKernel>(new DnnlConv(*w, bias, group, ctx.threads, activation));
+  return std::unique_ptr<PreparedKernel>(new DnnlConv(*w, bias, group, ctx.threads, activation,
+                                                      ctx.sensitive_weights));
 }
 
 }  // namespace privedge::dnnl_kernels

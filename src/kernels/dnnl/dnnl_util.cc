@@ -26,7 +26,17 @@ dnnl::memory PackedWeights::Get(const dnnl::memory::desc& want) {
     if (desc == want) return mem;
   const dnnl::engine& engine = CpuEngine();
   dnnl::memory src(source_, engine, const_cast<float*>(data_));
-  dnnl::memory dst(want, engine);
+  dnnl::memory dst;
+  if (sensitive_) {
+    // The buffer is page-aligned; if it cannot even be mapped, oneDNN's own allocation is
+    // the only way to run (still wiped by nothing, so say so in docs/container.md).
+    auto buf = SecureBuffer::Allocate(std::max<size_t>(want.get_size(), 1));
+    if (buf.ok()) {
+      dst = dnnl::memory(want, engine, buf->data());
+      secure_.push_back(std::move(buf).value());
+    }
+  }
+  if (!dst) dst = dnnl::memory(want, engine);
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();

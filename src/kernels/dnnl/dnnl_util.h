@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/kernel.h"
+#include "privedge/secure_buffer.h"
 
 namespace privedge::dnnl_kernels {
 
@@ -32,17 +33,20 @@ class ThreadScope {
 // Primitives built for different input shapes usually share one layout, hence one copy.
 class PackedWeights {
  public:
-  // `source` describes the plain weights at `data`, which must outlive this object.
-  PackedWeights(dnnl::memory::desc source, const float* data)
-      : source_(std::move(source)), data_(data) {}
+  // `source` describes the plain weights at `data`, which must outlive this object. With
+  // `sensitive` (decrypted weights), packed copies live in locked, non-dumpable memory.
+  PackedWeights(dnnl::memory::desc source, const float* data, bool sensitive)
+      : source_(std::move(source)), data_(data), sensitive_(sensitive) {}
   // The weights in layout `want`, packing them on first use. Thread-safe.
   dnnl::memory Get(const dnnl::memory::desc& want);
 
  private:
   dnnl::memory::desc source_;
   const float* data_;
+  bool sensitive_;
   std::mutex mu_;
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
+  std::vector<SecureBuffer> secure_;  // backing store of packed_ when sensitive_
 };
 
 // Per-input-shape plans, built on first use of a shape and kept for the session's lifetime.

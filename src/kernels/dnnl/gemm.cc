@@ -23,7 +23,7 @@ class DnnlGemm final : public PreparedKernel {
  public:
   // `b` is B' as [K, N] (trans_b: stored [N, K]); `bias` has N values or is empty.
   DnnlGemm(bool is_gemm, Tensor b, int64_t k, int64_t n, bool trans_a, bool trans_b,
-           std::vector<float> bias, int threads)
+           std::vector<float> bias, int threads, bool sensitive)
       : is_gemm_(is_gemm),
         b_(std::move(b)),
         bias_(std::move(bias)),
@@ -32,7 +32,7 @@ class DnnlGemm final : public PreparedKernel {
         trans_a_(trans_a),
         threads_(threads),
         packed_(memory::desc({k, n}, memory::data_type::f32, trans_b ? Tag::ba : Tag::ab),
-                b_.data<float>()) {}
+                b_.data<float>(), sensitive) {}
 
   const char* name() const override { return is_gemm_ ? "dnnl_f32_gemm" : "dnnl_f32_matmul"; }
 
@@ -140,7 +140,8 @@ Result<std::unique_ptr<PreparedKernel>> MakeGemm(const PrepareContext& ctx) {
     if (!row) bias.assign(static_cast<size_t>(n), bias[0]);
   }
   return std::unique_ptr<PreparedKernel>(new DnnlGemm(true, ScaledTensor(*b, alpha), k, n, trans_a,
-                                                      trans_b, std::move(bias), ctx.threads));
+                                                      trans_b, std::move(bias), ctx.threads,
+                                                      ctx.sensitive_weights));
 }
 
 Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx) {
@@ -148,7 +149,8 @@ Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx) {
   const Tensor* b = in.size() >= 2 ? in[1] : nullptr;
   if (!IsFloat2D(b)) return std::unique_ptr<PreparedKernel>();
   return std::unique_ptr<PreparedKernel>(
-      new DnnlGemm(false, *b, b->dim(0), b->dim(1), false, false, {}, ctx.threads));
+      new DnnlGemm(false, *b, b->dim(0), b->dim(1), false, false, {}, ctx.threads,
+                   ctx.sensitive_weights));
 }
 
 }  // namespace privedge::dnnl_kernels
