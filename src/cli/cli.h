@@ -68,5 +68,7 @@ int InspectCommand(int argc, char** argv);
 int ConformanceCommand(int argc, char** argv);
 int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int TrainCommand(int argc, char** argv);
+int EvalCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

@@ -22,6 +22,11 @@ commands:
                      (epsilon, delta) spent by DP training, or the noise a target epsilon needs
   bench MODEL [INPUT] [--input NAME=FILE]... [--threads N] [--runs N] [--warmup N] [--json]
                      load time, first-run time, median/p90/min latency and peak RSS
+  train MODEL --data FILE --labels FILE [--epochs E] [--batch B] [--lr LR] [--optimizer O]
+        [--freeze PREFIX]... [--out FILE] [--delta FILE]
+                     train a model on this device (.npy data)
+  eval MODEL --data FILE --labels FILE
+                     loss and accuracy of a model on labelled data
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -54,6 +59,8 @@ int main(int argc, char** argv) {
   if (cmd == "conformance") return privedge::cli::ConformanceCommand(argc - 2, argv + 2);
   if (cmd == "privacy") return privedge::cli::PrivacyCommand(argc - 2, argv + 2);
   if (cmd == "bench") return privedge::cli::BenchCommand(argc - 2, argv + 2);
+  if (cmd == "train") return privedge::cli::TrainCommand(argc - 2, argv + 2);
+  if (cmd == "eval") return privedge::cli::EvalCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
