@@ -100,5 +100,7 @@ int SignCommand(int argc, char** argv);
 int VerifyCommand(int argc, char** argv);
 // `privedge keys publisher NAME`: writes NAME.key (0600) and NAME.pub (argv starts at NAME).
 int PublisherKeyCommand(int argc, char** argv);
+int TrainCommand(int argc, char** argv);
+int EvalCommand(int argc, char** argv);
 
 }  // namespace privedge::cli

@@ -40,6 +40,11 @@ commands:
 
 MODEL may be an .onnx file or a container; with a container, --require-signed PUB rejects
 unsigned or altered models, and --keystore-dir DIR names the keystore of encrypted ones.
+  train MODEL --data FILE --labels FILE [--epochs E] [--batch B] [--lr LR] [--optimizer O]
+        [--freeze PREFIX]... [--out FILE] [--delta FILE]
+                     train a model on this device (.npy data)
+  eval MODEL --data FILE --labels FILE
+                     loss and accuracy of a model on labelled data
 
 Run 'privedge <command> --help' for the options of one command.
 )";
@@ -82,6 +87,8 @@ int main(int argc, char** argv) {
   if (cmd == "convert") return privedge::cli::ConvertCommand(argc - 2, argv + 2);
   if (cmd == "sign") return privedge::cli::SignCommand(argc - 2, argv + 2);
   if (cmd == "verify") return privedge::cli::VerifyCommand(argc - 2, argv + 2);
+  if (cmd == "train") return privedge::cli::TrainCommand(argc - 2, argv + 2);
+  if (cmd == "eval") return privedge::cli::EvalCommand(argc - 2, argv + 2);
   std::cerr << "privedge: unknown command '" << cmd << "' (see privedge --help)\n";
   return 1;
 }
