@@ -53,6 +53,16 @@ expect_output "tpm2 show (auto picks tpm2)" "$tid1" $pe keys show --keystore-dir
 expect_output "tpm2 rotate" "$tid1" $pe keys rotate --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
 expect_error "tpm2 init twice" "already exists" \
   $pe keys init --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
+# A model encrypted for this TPM runs with it, outputs identical to the .onnx, and is refused
+# by the software keystore of the same user.
+models=$(dirname "$0")/../data/models
+$pe run "$models/lstm.onnx" "$models/lstm.input.npy" --output-dir "$tmp/o1" > /dev/null 2>&1 || fail "run lstm.onnx"
+expect_output "tpm2 convert --encrypt" "encrypted" $pe convert "$models/lstm.onnx" "$tmp/lstm.pmc" --encrypt \
+  --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "$tcti"
+$pe run "$tmp/lstm.pmc" "$models/lstm.input.npy" --output-dir "$tmp/o2" --keystore-dir "$tmp/tk" \
+  --tpm-tcti "$tcti" > /dev/null 2>"$tmp/err" || fail "run tpm2-encrypted model: $(cat "$tmp/err")"
+for f in "$tmp"/o1/*.npy; do cmp -s "$f" "$tmp/o2/$(basename "$f")" || fail "tpm2 container output differs"; done
+expect_error "tpm2 model on another keystore" "model encrypted for keystore key" $pe run "$tmp/lstm.pmc" "$models/lstm.input.npy"
 expect_error "tpm unreachable" "swtpm" \
   $pe keys show --keystore tpm2 --keystore-dir "$tmp/tk" --tpm-tcti "swtpm:host=127.0.0.1,port=1"
 
