@@ -87,6 +87,9 @@ int PrivacyCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
 int KeysCommand(int argc, char** argv);
 int SimulateCommand(int argc, char** argv);
+// privedge server (and server enroll-token), privedge client: federated learning over gRPC.
+int ServerCommand(int argc, char** argv);
+int ClientCommand(int argc, char** argv);
 
 // Keystore selection shared by every command that opens the device keystore:
 // --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE (or

@@ -30,6 +30,10 @@ commands:
                      encrypted per-silo records on the device (the secure store)
   simulate [--clients N] [--rounds R] [--fraction C] [--partition P] [--strategy NAME] ...
                      federated learning with N virtual devices in this process
+  server --config FILE --state DIR --insecure [--listen ADDR] | server enroll-token --state DIR
+                     run a federated task over gRPC (resumes from DIR); enrollment tokens
+  client --server ADDR --data IMAGES --labels LABELS --insecure [--token T] [--device-id ID]
+                     take part in a federated task as a device
   convert IN.onnx OUT.pmc [--encrypt] [--sign KEY]
                      write the optimized model as a container (mapped in place, or encrypted
                      for this device; optionally signed)
@@ -84,6 +88,8 @@ int main(int argc, char** argv) {
   if (cmd == "dataset") return privedge::cli::DatasetCommand(argc - 2, argv + 2);
   if (cmd == "store") return privedge::cli::StoreCommand(argc - 2, argv + 2);
   if (cmd == "simulate") return privedge::cli::SimulateCommand(argc - 2, argv + 2);
+  if (cmd == "server") return privedge::cli::ServerCommand(argc - 2, argv + 2);
+  if (cmd == "client") return privedge::cli::ClientCommand(argc - 2, argv + 2);
   if (cmd == "convert") return privedge::cli::ConvertCommand(argc - 2, argv + 2);
   if (cmd == "sign") return privedge::cli::SignCommand(argc - 2, argv + 2);
   if (cmd == "verify") return privedge::cli::VerifyCommand(argc - 2, argv + 2);

@@ -1,0 +1,146 @@
+// privedge client: a device taking part in a federated task over gRPC, training the built-in
+// linear model (softmax regression) on local IDX data.
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "cli/cli.h"
+#include "fl/sim/dataset.h"
+#include "fl/sim/linear_model.h"
+#include "net/client.h"
+
+namespace privedge::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage: privedge client --server ADDR --data IMAGES --labels LABELS --insecure [options]
+
+Takes part in the server's federated task: checks in, downloads the model when selected,
+trains the built-in linear model on the local data and sends only the delta. Retries with
+backoff while the server is unreachable; exits when the task is over. See docs/server.md.
+
+  --server ADDR        host:port of privedge server
+  --data IMAGES        IDX images (.gz), e.g. train-images-idx3-ubyte.gz
+  --labels LABELS      IDX labels (.gz)
+  --limit N            use the first N examples (default all)
+  --offset N           skip the first N examples (default 0): gives devices distinct data
+  --device-id ID       this device's id (default: the host name)
+  --token TOKEN        enroll first with this one-time token (privedge server enroll-token)
+  --insecure           plaintext gRPC; required (TLS is not available in this build)
+  --max-run-s S        give up after S seconds (default: run until the task ends)
+  --poll-ms N          longest wait between check-ins (default 1000)
+  --dropout P          test aid: with probability P a selected device goes silent for the
+                       round (trains nothing, sends nothing), as a device killed mid-round
+  --require-idle, --require-charging, --require-unmetered
+                       policy: train only then; --busy, --on-battery, --metered stand in
+                       for the platform's report of the device's state
+)";
+
+// Test aid: a device that, with probability p, drops out of the round it was selected for.
+class DroppingTrainer : public fl::LocalTrainer {
+ public:
+  DroppingTrainer(fl::LocalTrainer& inner, double p, uint64_t seed)
+      : inner_(inner), p_(p), rng_(seed) {}
+  Result<fl::LocalTrainingResult> Train(std::span<const float> global,
+                                        const fl::TrainingConfig& config) override {
+    // Sticky per model: a device that dropped stays silent for the rest of that round.
+    const bool same = dropped_on_.size() == global.size() &&
+                      std::equal(global.begin(), global.end(), dropped_on_.begin());
+    if (same || std::uniform_real_distribution<double>(0, 1)(rng_) < p_) {
+      dropped_on_.assign(global.begin(), global.end());
+      return Aborted("simulated dropout (--dropout)");
+    }
+    return inner_.Train(global, config);
+  }
+
+ private:
+  fl::LocalTrainer& inner_;
+  double p_;
+  std::mt19937_64 rng_;
+  std::vector<float> dropped_on_;
+};
+
+}  // namespace
+
+int ClientCommand(int argc, char** argv) {
+  const std::string cmd = "client";
+  Args args;
+  if (!ParseArgs(argc, argv,
+                 {"server", "data", "labels", "limit", "offset", "device-id", "token", "max-run-s",
+                  "poll-ms", "dropout"},
+                 {"insecure", "help", "require-idle", "require-charging", "require-unmetered",
+                  "busy", "on-battery", "metered"},
+                 cmd, args))
+    return 1;
+  if (args.has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!args.positional.empty())
+    return Fail(cmd, "unexpected argument '" + args.positional[0] + "'");
+  for (const char* required : {"server", "data", "labels"})
+    if (!args.options.count(required))
+      return Fail(cmd, std::string("--") + required + " is required");
+  if (!args.has("insecure"))
+    return Fail(cmd, "TLS is not available in this build; pass --insecure to use plaintext gRPC");
+  int64_t limit = 0, offset = 0, max_run_s = 0, poll_ms = 1000;
+  if (!ParseIntOption(args, "limit", 1, int64_t{1} << 31, limit, cmd) ||
+      !ParseIntOption(args, "offset", 0, int64_t{1} << 31, offset, cmd) ||
+      !ParseIntOption(args, "max-run-s", 1, 30 * 86400, max_run_s, cmd) ||
+      !ParseIntOption(args, "poll-ms", 1, 3600000, poll_ms, cmd))
+    return 1;
+
+  double dropout = 0;
+  if (args.options.count("dropout")) {
+    char* end = nullptr;
+    const std::string text = args.get("dropout");
+    dropout = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(dropout >= 0 && dropout < 1))
+      return Fail(cmd, "--dropout expects a probability in [0, 1), got '" + text + "'");
+  }
+
+  Result<fl::sim::Dataset> data =
+      fl::sim::ReadIdxPair(args.get("data"), args.get("labels"), limit > 0 ? offset + limit : 0);
+  if (!data.ok()) return Fail(cmd, data.status().ToString());
+  if (offset >= data->count)
+    return Fail(cmd, "--offset " + std::to_string(offset) + " is past the " +
+                         std::to_string(data->count) + " examples");
+  std::vector<int64_t> indices;
+  for (int64_t i = offset; i < data->count; ++i) indices.push_back(i);
+
+  net::ClientOptions options;
+  options.server = args.get("server");
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  options.device_id = args.get("device-id", host);
+  options.insecure = true;
+  options.max_poll_ms = poll_ms;
+  options.max_run_ms = max_run_s * 1000;
+  options.policy.require_idle = args.has("require-idle");
+  options.policy.require_charging = args.has("require-charging");
+  options.policy.require_unmetered = args.has("require-unmetered");
+  options.policy.policy_recheck_ms = poll_ms;
+  options.conditions.idle = !args.has("busy");
+  options.conditions.charging = !args.has("on-battery");
+  options.conditions.unmetered = !args.has("metered");
+  options.backoff.initial_ms = 200;
+  options.backoff.max_ms = 10000;
+
+  fl::sim::LinearModelTrainer trainer(*data, indices, static_cast<uint64_t>(getpid()));
+  DroppingTrainer dropping(trainer, dropout, static_cast<uint64_t>(getpid()) * 7919);
+  net::FederatedClient client(options, dropping);
+  if (args.options.count("token")) {
+    Status enrolled = client.Enroll(args.get("token"));
+    if (!enrolled.ok()) return Fail(cmd, enrolled.ToString());
+    std::cout << "enrolled as '" << options.device_id << "'" << std::endl;
+  }
+  Result<net::ClientReport> report = client.Run();
+  if (!report.ok()) return Fail(cmd, report.status().ToString());
+  for (const std::string& line : report->log) std::cout << line << "\n";
+  std::cout << options.device_id << ": " << report->updates_accepted << " updates accepted"
+            << (report->task_done ? ", task over" : ", stopped (time limit)") << std::endl;
+  return 0;
+}
+
+}  // namespace privedge::cli

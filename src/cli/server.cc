@@ -1,0 +1,109 @@
+// privedge server: runs a federated task over gRPC; privedge server enroll-token: one-time
+// device enrollment tokens.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "cli/cli.h"
+#include "net/server.h"
+
+namespace privedge::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage: privedge server --config FILE --state DIR --insecure [options]
+       privedge server enroll-token --state DIR [--count N]
+
+Runs the federated task of a task config file (see docs/federated.md) over gRPC until it
+finishes, keeping its state (SQLite) in DIR: a restarted server resumes the task and its
+current round. The initial model is all zeros. See docs/server.md.
+
+  --config FILE     task config ("key = value" lines)
+  --state DIR       server state: server.db and enrollment tokens (created if missing)
+  --listen ADDR     host:port to listen on (default 127.0.0.1:7443; port 0 picks one)
+  --insecure        plaintext gRPC; required (TLS is not available in this build)
+  --linger-ms N     keep answering this long after the task ends, so devices learn it
+                    (default 3000)
+
+enroll-token prints N (default 1) new one-time tokens; a device presents one with
+`privedge client --token`.
+)";
+
+int EnrollToken(int argc, char** argv) {
+  const std::string cmd = "server enroll-token";
+  Args args;
+  if (!ParseArgs(argc, argv, {"state", "count"}, {}, cmd, args)) return 1;
+  if (!args.positional.empty())
+    return Fail(cmd, "unexpected argument '" + args.positional[0] + "'");
+  if (!args.options.count("state")) return Fail(cmd, "--state DIR is required");
+  int64_t count = 1;
+  if (!ParseIntOption(args, "count", 1, 10000, count, cmd)) return 1;
+  for (int64_t i = 0; i < count; ++i) {
+    Result<std::string> token = net::IssueEnrollmentToken(args.get("state"));
+    if (!token.ok()) return Fail(cmd, token.status().ToString());
+    std::cout << *token << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int ServerCommand(int argc, char** argv) {
+  if (argc >= 1 && std::string(argv[0]) == "enroll-token") return EnrollToken(argc - 1, argv + 1);
+  const std::string cmd = "server";
+  Args args;
+  if (!ParseArgs(argc, argv, {"config", "state", "listen", "linger-ms"}, {"insecure", "help"}, cmd,
+                 args))
+    return 1;
+  if (args.has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!args.positional.empty())
+    return Fail(cmd, "unexpected argument '" + args.positional[0] + "'");
+  if (!args.options.count("config")) return Fail(cmd, "--config FILE is required");
+  if (!args.options.count("state")) return Fail(cmd, "--state DIR is required");
+  if (!args.has("insecure"))
+    return Fail(cmd, "TLS is not available in this build; pass --insecure to run plaintext gRPC "
+                     "(trusted networks only)");
+  int64_t linger_ms = 3000;
+  if (!ParseIntOption(args, "linger-ms", 0, 3600000, linger_ms, cmd)) return 1;
+
+  std::ifstream in(args.get("config"));
+  if (!in) return Fail(cmd, "cannot read config '" + args.get("config") + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<fl::TaskConfig> task = fl::ParseTaskConfig(text.str());
+  if (!task.ok()) return Fail(cmd, args.get("config") + ": " + task.status().ToString());
+
+  net::ServerOptions options;
+  options.listen = args.get("listen", options.listen);
+  options.state_dir = args.get("state");
+  options.insecure = true;
+  Result<std::unique_ptr<net::FederatedServer>> server = net::FederatedServer::Start(*task, options);
+  if (!server.ok()) return Fail(cmd, server.status().ToString());
+  std::cout << "listening on port " << (*server)->port() << " (task '" << task->task_id
+            << "', state " << options.state_dir << ", insecure)" << std::endl;
+
+  (*server)->WaitUntilDone();
+  std::this_thread::sleep_for(std::chrono::milliseconds(linger_ms));
+  (*server)->Shutdown();
+  std::vector<std::vector<std::string>> rows;
+  for (const fl::RoundMetrics& m : (*server)->Metrics()) {
+    char loss[32];
+    std::snprintf(loss, sizeof loss, "%.4f", m.train_loss);
+    rows.push_back({std::to_string(m.round), std::to_string(m.model_version),
+                    std::to_string(m.attempts), std::to_string(m.participants),
+                    std::to_string(m.dropped), std::to_string(m.rejected), loss});
+  }
+  PrintTable({"round", "version", "attempts", "participants", "dropped", "rejected", "train loss"},
+             rows);
+  for (const auto& [name, value] : (*server)->Counters())
+    std::cout << name << " = " << value << "\n";
+  if ((*server)->Phase() == fl::TaskPhase::kFailed)
+    return Fail(cmd, "task '" + task->task_id + "' failed (too many abandoned attempts)");
+  return 0;
+}
+
+}  // namespace privedge::cli

@@ -1,0 +1,296 @@
+#include "net/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "privedge/v1/federated.grpc.pb.h"
+#include "store/sqlite_round_store.h"
+
+namespace privedge::net {
+namespace {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += kDigits[p[i] >> 4];
+    out += kDigits[p[i] & 15];
+  }
+  return out;
+}
+
+std::string TokenFile(const std::string& state_dir, const std::string& token) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  return state_dir + "/tokens/" + Hex(h, sizeof h);
+}
+
+Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+    return IoError("cannot create directory '", path, "': ", std::strerror(errno));
+  return Status::OK();
+}
+
+grpc::Status Bad(const std::string& msg) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+}
+
+grpc::Status FromStatus(const Status& s) {
+  return grpc::Status(grpc::StatusCode::INTERNAL, s.ToString());
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> IssueEnrollmentToken(const std::string& state_dir) {
+  if (sodium_init() < 0) return Internal("libsodium failed to initialize");
+  PE_RETURN_IF_ERROR(MakeDir(state_dir));
+  PE_RETURN_IF_ERROR(MakeDir(state_dir + "/tokens"));
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  const std::string token = Hex(raw, sizeof raw);
+  const std::string path = TokenFile(state_dir, token);
+  std::ofstream out(path, std::ios::trunc);
+  out << "unused\n";
+  if (!out) return IoError("cannot write token file '", path, "'");
+  return token;
+}
+
+class FederatedServer::Service final : public v1::Federated::Service {
+ public:
+  explicit Service(FederatedServer& s) : s_(s) {}
+
+  grpc::Status Enroll(grpc::ServerContext*, const v1::EnrollRequest* req,
+                      v1::EnrollResponse* resp) override {
+    if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    if (!ValidId(req->device_id()))
+      return Bad("device id must be 1-128 characters of [A-Za-z0-9_.:-]");
+    if (req->token().size() != 64)
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "malformed enrollment token");
+    // unlink is atomic: exactly one Enroll consumes a token.
+    if (unlink(TokenFile(s_.state_dir_, req->token()).c_str()) != 0)
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "enrollment token unknown or already used");
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    Status st = s_.coord_->EnrollDevice(req->device_id());
+    if (!st.ok()) return FromStatus(st);
+    resp->set_device_id(req->device_id());
+    resp->set_task_id(s_.coord_->config().task_id);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CheckIn(grpc::ServerContext*, const v1::CheckInRequest* req,
+                       v1::CheckInResponse* resp) override {
+    if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    Result<fl::CheckInResponse> r = s_.coord_->CheckIn(req->device_id(), NowMs());
+    s_.NotifyIfDone();
+    if (!r.ok()) return FromStatus(r.status());
+    resp->set_assigned(r->assigned);
+    resp->set_reason(r->reason);
+    resp->set_retry_after_ms(r->retry_after_ms);
+    resp->set_task_done(s_.coord_->phase() != fl::TaskPhase::kRunning);
+    if (r->assigned) {
+      const fl::Assignment& a = r->assignment;
+      resp->set_task_id(a.task_id);
+      resp->set_round(a.round);
+      resp->set_attempt(a.attempt);
+      resp->set_device_id(a.device_id);
+      resp->set_base_version(a.base_version);
+      resp->set_model_digest(a.model_digest);
+      resp->set_num_params(s_.coord_->config().num_params);
+      v1::TrainingConfig* t = resp->mutable_training();
+      t->set_local_epochs(a.training.local_epochs);
+      t->set_batch_size(a.training.batch_size);
+      t->set_learning_rate(a.training.learning_rate);
+      t->set_proximal_mu(a.training.proximal_mu);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetModel(grpc::ServerContext*, const v1::GetModelRequest* req,
+                        grpc::ServerWriter<v1::ModelChunk>* writer) override {
+    if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    fl::StoredModel model;
+    {
+      std::lock_guard<std::mutex> lock(s_.mu_);
+      if (req->task_id() != s_.coord_->config().task_id)
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "no task '" + req->task_id() + "'");
+      if (req->version() == s_.coord_->model().version) {
+        model = s_.coord_->model();
+      } else {
+        Result<fl::StoredModel> m = s_.store_->LoadModel(req->task_id(), req->version());
+        if (!m.ok())
+          return grpc::Status(grpc::StatusCode::NOT_FOUND, m.status().ToString());
+        model = std::move(*m);
+      }
+    }
+    const int64_t n = static_cast<int64_t>(model.params.size());
+    const int64_t chunk = std::max<int64_t>(1, s_.options_.model_chunk_floats);
+    for (int64_t off = 0; off == 0 || off < n; off += chunk) {
+      v1::ModelChunk c;
+      c.set_version(model.version);
+      c.set_digest(model.digest);
+      c.set_num_params(n);
+      c.set_offset(off);
+      const int64_t end = std::min(n, off + chunk);
+      c.mutable_values()->Add(model.params.begin() + off, model.params.begin() + end);
+      if (!writer->Write(c)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      if (n == 0) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SubmitUpdate(grpc::ServerContext*, const v1::UpdateRequest* req,
+                            v1::UpdateResponse* resp) override {
+    if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    fl::UpdateMessage u;
+    u.task_id = req->task_id();
+    u.round = req->round();
+    u.device_id = req->device_id();
+    u.base_version = req->base_version();
+    u.nonce = req->nonce();
+    u.delta.assign(req->delta().begin(), req->delta().end());
+    u.num_examples = req->num_examples();
+    u.train_loss = req->train_loss();
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    Result<fl::SubmitResponse> r = s_.coord_->Submit(u, NowMs());
+    s_.NotifyIfDone();
+    if (!r.ok()) return FromStatus(r.status());
+    resp->set_accepted(r->accepted);
+    resp->set_reason(fl::RejectReasonName(r->reason));
+    resp->set_detail(r->detail);
+    return grpc::Status::OK;
+  }
+
+ private:
+  static grpc::Status BadVersion(uint32_t v) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "protocol version " + std::to_string(v) + " not supported (server speaks " +
+                            std::to_string(kProtocolVersion) + ")");
+  }
+  FederatedServer& s_;
+};
+
+Result<std::unique_ptr<FederatedServer>> FederatedServer::Start(const fl::TaskConfig& task,
+                                                                const ServerOptions& options) {
+  if (!options.insecure)
+    return InvalidArgument(
+        "TLS is not available in this build: run with --insecure on a trusted network");
+  if (options.state_dir.empty()) return InvalidArgument("a state directory is required");
+  PE_RETURN_IF_ERROR(task.Validate());
+  if (sodium_init() < 0) return Internal("libsodium failed to initialize");
+  PE_RETURN_IF_ERROR(MakeDir(options.state_dir));
+  PE_RETURN_IF_ERROR(MakeDir(options.state_dir + "/tokens"));
+
+  std::unique_ptr<FederatedServer> s(new FederatedServer());
+  s->options_ = options;
+  s->state_dir_ = options.state_dir;
+  PE_ASSIGN_OR_RETURN(auto store, store::SqliteRoundStore::Open(options.state_dir + "/server.db"));
+  s->store_ = std::move(store);
+  PE_ASSIGN_OR_RETURN(std::optional<fl::TaskSnapshot> snap, s->store_->LoadTask(task.task_id));
+  if (snap) {
+    PE_ASSIGN_OR_RETURN(s->coord_, fl::Coordinator::Resume(*s->store_, task.task_id));
+    if (fl::SerializeTaskConfig(s->coord_->config()) != fl::SerializeTaskConfig(task))
+      return InvalidArgument("task '", task.task_id, "' in '", options.state_dir,
+                             "' was created with another configuration");
+  } else {
+    std::vector<float> zeros(static_cast<size_t>(task.num_params), 0.0f);
+    PE_ASSIGN_OR_RETURN(s->coord_,
+                        fl::Coordinator::Create(task, std::move(zeros), *s->store_, NowMs()));
+  }
+
+  s->service_ = std::make_unique<Service>(*s);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_ || s->port_ == 0)
+    return IoError("cannot listen on '", options.listen, "' (address in use or invalid)");
+  {
+    std::lock_guard<std::mutex> lock(s->mu_);
+    s->NotifyIfDone();
+  }
+  s->timer_ = std::thread([p = s.get(), period = options.timer_period_ms] { p->TimerLoop(period); });
+  return s;
+}
+
+FederatedServer::~FederatedServer() { Shutdown(); }
+
+void FederatedServer::Shutdown() {
+  stop_ = true;
+  if (timer_.joinable()) timer_.join();
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+void FederatedServer::TimerLoop(int64_t period_ms) {
+  while (!stop_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(1, period_ms)));
+    std::lock_guard<std::mutex> lock(mu_);
+    Status st = coord_->OnTimer(NowMs());
+    if (!st.ok()) std::fprintf(stderr, "privedge server: timer: %s\n", st.ToString().c_str());
+    NotifyIfDone();
+  }
+}
+
+void FederatedServer::NotifyIfDone() {
+  if (!done_ && coord_->phase() != fl::TaskPhase::kRunning) {
+    done_ = true;
+    done_cv_.notify_all();
+  }
+}
+
+void FederatedServer::WaitUntilDone() {
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return done_; });
+}
+
+bool FederatedServer::WaitUntilDoneFor(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return done_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return done_; });
+}
+
+std::map<std::string, int64_t> FederatedServer::Counters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return coord_->counters();
+}
+
+std::vector<fl::RoundMetrics> FederatedServer::Metrics() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return coord_->metrics();
+}
+
+fl::TaskPhase FederatedServer::Phase() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return coord_->phase();
+}
+
+}  // namespace privedge::net
