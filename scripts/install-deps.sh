@@ -10,7 +10,7 @@ PACKAGES="
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata libdnnl-dev
   zlib1g-dev libssl-dev libtss2-dev swtpm swtpm-tools
-  libseccomp-dev clang libclang-rt-14-dev
+  libseccomp-dev clang libclang-rt-14-dev libomp-dev
   dataset-fashion-mnist
   libgrpc++-dev protobuf-compiler-grpc libsqlite3-dev
   python3

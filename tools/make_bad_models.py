@@ -163,6 +163,12 @@ def graph_cases(d):
         "node 'if' (If): input 'nowhere' is not defined",
         model([helper.make_node("If", ["cond"], ["y"], name="if", then_branch=body,
                                 else_branch=body)], [], [out("y")], [cond]))
+    loop_body = helper.make_graph([helper.make_node("Identity", ["y"], ["z"])], "body", [],
+                                  [out("z")])
+    add(d, "subgraph_cycle.onnx", "an If branch reading the If node's own output",
+        "node 'if' (If): consumes its own output 'y' (cycle)",
+        model([helper.make_node("If", ["cond"], ["y"], name="if", then_branch=loop_body,
+                                else_branch=loop_body)], [], [out("y")], [cond]))
     attr = helper.make_attribute("alpha", 1.0)
     attr.type = onnx.AttributeProto.UNDEFINED
     node = helper.make_node("LeakyRelu", ["x"], ["y"], name="lr")

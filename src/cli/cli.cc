@@ -151,8 +151,12 @@ bool ParseIntOption(const Args& args, const std::string& name, int64_t min, int6
 }
 
 Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session) {
+  return ReadInputFiles(args, session.inputs());
+}
+
+Result<std::vector<InputFile>> ReadInputFiles(const Args& args,
+                                              const std::vector<TensorInfo>& declared) {
   std::vector<InputFile> inputs;
-  const auto& declared = session.inputs();
   if (args.positional.size() == 2) {
     if (declared.size() != 1)
       return InvalidArgument("a positional input file needs a model with exactly one input; ",

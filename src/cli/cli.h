@@ -42,6 +42,9 @@ struct InputFile {
 // Reads the inputs named on the command line (run, bench): a positional INPUT_FILE after the
 // model (only for single-input models) and every --input NAME=FILE, as .npy or .pb files.
 Result<std::vector<InputFile>> ReadInputFiles(const Args& args, const Session& session);
+// The same given the model's declared inputs (an IsolatedSession's).
+Result<std::vector<InputFile>> ReadInputFiles(const Args& args,
+                                              const std::vector<TensorInfo>& declared);
 
 // Options every command that loads a model accepts (containers: keystore, signatures):
 //   --keystore-dir DIR, --keystore auto|software|tpm2, --require-signed PUBKEY (values)

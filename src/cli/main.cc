@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/cli.h"
+#include "privedge/isolated_session.h"
 
 namespace {
 
@@ -14,7 +15,7 @@ constexpr const char* kUsage = R"(privedge: privacy-first machine learning on th
 usage: privedge <command> [options]
 
 commands:
-  run MODEL [INPUT] [--input NAME=FILE]... [--output-dir DIR] [--threads N]
+  run MODEL [INPUT] [--input NAME=FILE]... [--output-dir DIR] [--threads N] [--isolated]
                      run a model on .npy / .pb inputs and summarize its outputs
   inspect MODEL      IR and opset versions, inputs/outputs, operators, parameters
   conformance DIR... run ONNX backend test folders and report pass/fail
@@ -65,6 +66,7 @@ void UsePassiveOpenMpWaiting(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  privedge::RunIsolatedWorkerIfRequested(argc, argv);  // `run --isolated` starts us as its worker
   UsePassiveOpenMpWaiting(argv);
   // The TPM library logs expected failures (a missing TPM, a wrong context) to stderr; privedge
   // reports them itself, in one line.

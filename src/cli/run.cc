@@ -9,13 +9,14 @@
 
 #include "cli/cli.h"
 #include "model/tensor_io.h"
+#include "privedge/isolated_session.h"
 #include "privedge/session.h"
 
 namespace privedge::cli {
 namespace {
 
 constexpr const char* kHelp = R"(usage: privedge run MODEL [INPUT_FILE] [--input NAME=FILE]... [--output-dir DIR]
-                    [--threads N] [--reference]
+                    [--threads N] [--reference] [--isolated]
 
 Loads MODEL (.onnx or .pmc container) and runs it once on the CPU. Inputs are NumPy .npy files or ONNX
 TensorProto .pb files; a model with a single input may take its file positionally. Each output
@@ -26,6 +27,9 @@ Containers: --require-signed PUBKEY (file or 64 hex) rejects unsigned, otherwise
 altered models; --keystore-dir DIR / --keystore BACKEND name the keystore of an encrypted one
 (passphrase from $PRIVEDGE_KEYSTORE_PASSPHRASE); --allow-unlocked-memory loads an encrypted
 model even when mlock is refused (RLIMIT_MEMLOCK).
+--isolated loads and runs the model in a sandboxed worker process (seccomp filter: no
+network, no file opened after loading, memory and CPU-time limits (4 GiB, 300 s); see
+docs/isolation.md).
 )";
 
 std::string SanitizeName(const std::string& name) {
@@ -71,7 +75,7 @@ int RunCommand(int argc, char** argv) {
   const std::string cmd = "run";
   Args args;
   if (!ParseArgs(argc, argv, WithModelOptions({"input", "output-dir", "threads"}, false),
-                 WithModelOptions({"help", "reference"}, true), cmd, args))
+                 WithModelOptions({"help", "reference", "isolated"}, true), cmd, args))
     return 1;
   if (args.has("help")) {
     std::cout << kHelp;
@@ -88,15 +92,27 @@ int RunCommand(int argc, char** argv) {
     return Fail(cmd, s.message());
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto session = Session::Load(args.positional[0], options);
-  if (!session.ok()) return Fail(cmd, session.status().message());
+  std::unique_ptr<Session> session;
+  std::unique_ptr<IsolatedSession> isolated;
+  if (args.has("isolated")) {
+    IsolatedSessionOptions isolated_options;
+    isolated_options.session = options;
+    isolated_options.timeout_ms = 0;  // one run: bounded by the worker's CPU-time limit
+    auto loaded = IsolatedSession::Load(args.positional[0], isolated_options);
+    if (!loaded.ok()) return Fail(cmd, loaded.status().message());
+    isolated = std::move(*loaded);
+  } else {
+    auto loaded = Session::Load(args.positional[0], options);
+    if (!loaded.ok()) return Fail(cmd, loaded.status().message());
+    session = std::move(*loaded);
+  }
   const auto t1 = std::chrono::steady_clock::now();
 
-  auto files = ReadInputFiles(args, **session);
+  auto files = ReadInputFiles(args, isolated ? isolated->inputs() : session->inputs());
   if (!files.ok()) return Fail(cmd, files.status().message());
   NamedTensors inputs;
   for (InputFile& f : *files) inputs.emplace_back(f.name, std::move(f.tensor));
-  auto outputs = (*session)->Run(inputs);
+  auto outputs = isolated ? isolated->Run(inputs) : session->Run(inputs);
   if (!outputs.ok()) return Fail(cmd, outputs.status().message());
   const auto t2 = std::chrono::steady_clock::now();
 

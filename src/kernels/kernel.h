@@ -149,6 +149,9 @@ class KernelRegistry {
  public:
   // The registry with every built-in kernel.
   static const KernelRegistry& Global();
+  // The same registry, for a program that adds operators of its own (the sandbox tests'
+  // worker adds test-only ones). Call before any session is created; not thread-safe.
+  static KernelRegistry& MutableGlobal();
 
   void Add(const std::string& op_type, KernelFn fn, const std::string& domain = "");
   // nullptr when no kernel is registered.

@@ -4,8 +4,10 @@
 
 namespace privedge {
 
-const KernelRegistry& KernelRegistry::Global() {
-  static const KernelRegistry registry = [] {
+const KernelRegistry& KernelRegistry::Global() { return MutableGlobal(); }
+
+KernelRegistry& KernelRegistry::MutableGlobal() {
+  static KernelRegistry registry = [] {
     KernelRegistry r;
     RegisterElementwiseKernels(r);
     RegisterReductionKernels(r);

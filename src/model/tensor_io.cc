@@ -154,14 +154,18 @@ Status WriteNpy(const std::string& path, const Tensor& t) {
   return Status::OK();
 }
 
-Result<Tensor> ReadTensorProtoFile(const std::string& path) {
-  PE_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+Result<Tensor> ParseTensorProto(const std::string& bytes, const std::string& label) {
   onnx::TensorProto proto;
   if (!proto.ParseFromString(bytes))
-    return InvalidArgument(path, ": not a valid ONNX TensorProto");
+    return InvalidArgument(label, ": not a valid ONNX TensorProto");
   auto t = TensorFromProto(proto, TensorLoadContext{});
-  if (!t.ok()) return t.status().WithContext(path);
+  if (!t.ok()) return t.status().WithContext(label);
   return t;
+}
+
+Result<Tensor> ReadTensorProtoFile(const std::string& path) {
+  PE_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  return ParseTensorProto(bytes, path);
 }
 
 namespace {

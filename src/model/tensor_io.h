@@ -17,6 +17,8 @@ Status WriteNpy(const std::string& path, const Tensor& tensor);
 
 // ONNX TensorProto file (as in the ONNX backend test data).
 Result<Tensor> ReadTensorProtoFile(const std::string& path);
+// The same from bytes in memory; `label` names the source in errors.
+Result<Tensor> ParseTensorProto(const std::string& bytes, const std::string& label);
 // An ONNX test-data file holding a TensorProto, SequenceProto or OptionalProto, chosen by
 // `kind` (as declared by the model input): "tensor", "sequence" or "optional".
 Result<Value> ReadValueProtoFile(const std::string& path, const std::string& kind);

@@ -35,9 +35,11 @@ TEST(SecureBufferTest, ZeroedMappedOutOfDumpsAndMovable) {
   for (size_t i = 0; i < buf->size(); ++i) ASSERT_EQ(buf->data()[i], 0);
   const std::string flags = VmFlagsOf(buf->data());
   EXPECT_NE(flags.find(" dd"), std::string::npos) << flags;  // MADV_DONTDUMP
+#ifndef __SANITIZE_ADDRESS__  // AddressSanitizer's mlock interceptor returns 0 and locks nothing
   if (buf->locked()) {
     EXPECT_NE(flags.find(" lo"), std::string::npos) << flags;
   }
+#endif
   buf->data()[7] = 42;
   SecureBuffer moved = std::move(*buf);
   EXPECT_EQ(buf->size(), 0u);

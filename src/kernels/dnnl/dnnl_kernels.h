@@ -28,4 +28,9 @@ namespace privedge {
 
 void RegisterDnnlKernels(KernelRegistry& r);
 
+// Initializes the OpenMP runtime and starts its pool of `threads` workers now instead of at the
+// first parallel region (LLVM's libomp reads /proc and /sys then). The sandboxed worker calls
+// it before it loses the right to open files.
+void StartKernelThreads(int threads);
+
 }  // namespace privedge

@@ -20,6 +20,17 @@ ThreadScope::~ThreadScope() {
   if (omp_get_max_threads() != previous_) omp_set_num_threads(previous_);
 }
 
+}  // namespace dnnl_kernels
+
+void StartKernelThreads(int threads) {
+  dnnl_kernels::ThreadScope scope(threads);
+#pragma omp parallel
+  {
+  }
+}
+
+namespace dnnl_kernels {
+
 dnnl::memory PackedWeights::Get(const dnnl::memory::desc& want) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [desc, mem] : packed_)
