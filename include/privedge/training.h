@@ -53,8 +53,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "privedge/keystore.h"
+#include "privedge/secure_buffer.h"
 #include "privedge/session.h"
 #include "privedge/status.h"
 #include "privedge/tensor.h"
@@ -121,6 +124,13 @@ struct TrainingOptions {
   int threads = 1;
   // Upper bound on the model file and on any one tensor, in bytes.
   size_t max_tensor_bytes = size_t{1} << 32;
+  // Model containers (.pmc) only, as in SessionOptions: the keystore that unwraps an encrypted
+  // container's key (null: the default keystore), a required publisher key (file or 64 hex
+  // digits; the container must be signed by it), and whether the decrypted body may live in
+  // unlocked memory when mlock is refused.
+  std::shared_ptr<Keystore> keystore;
+  std::string require_signed_by;
+  bool allow_unlocked_model_memory = false;
 };
 
 // The result of one step or evaluation.
@@ -143,6 +153,16 @@ class TrainingSession {
   // Builds a training session from an ONNX file or from model bytes. The original bytes are
   // kept (ExportOnnx writes them back with the trained values). A model with external data can
   // only be opened from a file, whose folder holds the data.
+  //
+  // `path` may also be a model container (.pmc, plain or encrypted; recognized by content).
+  // A container holds the graph as optimized for inference: constants folded, Conv +
+  // BatchNormalization folded into the Conv (the folded model trains as the equivalent network
+  // without batch statistics), MatMul + Add as Gemm (trainable), and Conv + activation as
+  // com.privedge.FusedConv. For training, each FusedConv is split back into its Conv and its
+  // activation (Relu or LeakyRelu); a FusedConv with a Clip activation is refused (Clip has no
+  // backward rule) with NotImplemented naming the node, as is any other operator without a rule
+  // on the trainable path. The decrypted initial weights are copied into the session's memory.
+  // Such a session exports with ExportContainer (there is no ONNX model to write back to).
   static Result<std::unique_ptr<TrainingSession>> Create(const std::string& path,
                                                          const TrainingOptions& options);
   static Result<std::unique_ptr<TrainingSession>> CreateFromBuffer(const void* data, size_t size,
@@ -160,6 +180,9 @@ class TrainingSession {
 
   // Names of the graph inputs a step must be given (initializers excluded).
   std::vector<std::string> InputNames() const;
+  // The declared shape of each input in InputNames() order: -1 for an extent the model leaves
+  // open (e.g. the batch), an empty shape when not even the rank is declared.
+  std::vector<Shape> InputShapes() const;
 
   // The trainable parameters in flat-vector order.
   const std::vector<ParameterInfo>& Layout() const;
@@ -183,6 +206,11 @@ class TrainingSession {
   // embedded, so the result stands alone. Errors: the file cannot be written.
   Status ExportOnnx(const std::string& path) const;
   Result<std::string> ExportOnnxBytes() const;
+  // Writes the trained model as a container (.pmc): the container's graph when the session was
+  // created from one (FusedConv nodes kept), the imported ONNX graph otherwise, with the
+  // trained initializers and running statistics. With a keystore, the container is encrypted
+  // for that device. Errors: the file cannot be written, the keystore fails.
+  Status ExportContainer(const std::string& path, Keystore* keystore) const;
 
   // Serializes weights, running statistics, anchor, optimizer state and step counter:
   //   "PETRCKPT" | u32 version (1) | u32 optimizer kind | u64 step | f32 learning rate |
@@ -194,7 +222,16 @@ class TrainingSession {
   std::string SaveCheckpoint() const;
   // Restores a checkpoint of a session of the same model and options. Every length, count and
   // shape is checked against this session before anything changes; on error nothing changes.
-  Status LoadCheckpoint(const std::string& bytes);
+  Status LoadCheckpoint(std::string_view bytes);
+
+  // The same as a file. With a keystore the checkpoint is sealed (see SealCheckpoint); without
+  // one it is written in plaintext. The file is replaced atomically (written next to it, then
+  // renamed), so a crash never leaves a half-written checkpoint.
+  Status SaveCheckpointFile(const std::string& path, Keystore* keystore) const;
+  // Reads a checkpoint file written by SaveCheckpointFile. A sealed file needs the keystore
+  // (InvalidArgument without one); a plaintext file is refused when a keystore is given
+  // (the caller asked for encryption: a plaintext file there was swapped in or left over).
+  Status LoadCheckpointFile(const std::string& path, Keystore* keystore);
 
   struct Impl;
 
@@ -202,5 +239,18 @@ class TrainingSession {
   explicit TrainingSession(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Sealed checkpoints. A checkpoint holds the trained weights, which are as private as the data
+// they came from. SealCheckpoint encrypts the bytes with XChaCha20-Poly1305 (libsodium) under a
+// fresh random 32-byte key, and that key is wrapped by the device keystore with the context
+// "privedge-checkpoint-v1", so only this device (and only for checkpoints) can open it:
+//   "PESCKPT1" | u32 wrapped key length | wrapped key | 24-byte nonce | ciphertext + 16-byte tag
+// (little-endian; everything before the ciphertext is the associated data, so no byte of the
+// file can be changed unnoticed). OpenSealedCheckpoint returns the plaintext in a SecureBuffer.
+// Errors: not a sealed checkpoint or malformed (InvalidArgument), sealed on another device
+// (PermissionDenied), altered (Unauthenticated).
+bool IsSealedCheckpoint(std::string_view bytes);
+Result<std::string> SealCheckpoint(std::string_view plaintext, Keystore& keystore);
+Result<SecureBuffer> OpenSealedCheckpoint(std::string_view sealed, Keystore& keystore);
 
 }  // namespace privedge

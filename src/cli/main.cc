@@ -47,7 +47,7 @@ MODEL may be an .onnx file or a container; with a container, --require-signed PU
 unsigned or altered models, and --keystore-dir DIR names the keystore of encrypted ones.
   train MODEL --data FILE --labels FILE [--epochs E] [--batch B] [--lr LR] [--optimizer O]
         [--freeze PREFIX]... [--out FILE] [--delta FILE]
-                     train a model on this device (.npy data)
+                     train a model (.onnx or .pmc) on this device (IDX, CSV, .npy)
   eval MODEL --data FILE --labels FILE
                      loss and accuracy of a model on labelled data
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <string_view>
 
 #include "train/session_impl.h"
 
@@ -23,7 +24,7 @@ void Put(std::string& out, T v) {
 
 class Reader {
  public:
-  explicit Reader(const std::string& s) : s_(s) {}
+  explicit Reader(std::string_view s) : s_(s) {}
   template <class T>
   Status Get(T& v, const char* what) {
     if (s_.size() - pos_ < sizeof(T)) return Truncated(what);
@@ -53,7 +54,7 @@ class Reader {
     return InvalidArgument("checkpoint truncated at byte ", pos_, " while reading ", what, " (",
                            s_.size(), " bytes in all)");
   }
-  const std::string& s_;
+  std::string_view s_;
   size_t pos_ = 0;
 };
 
@@ -99,7 +100,7 @@ std::string TrainingSession::SaveCheckpoint() const {
   return out;
 }
 
-Status TrainingSession::LoadCheckpoint(const std::string& bytes) {
+Status TrainingSession::LoadCheckpoint(std::string_view bytes) {
   Impl& m = *impl_;
   Reader r(bytes);
   std::string magic;

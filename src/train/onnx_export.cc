@@ -7,6 +7,10 @@ namespace privedge {
 
 Result<std::string> TrainingSession::ExportOnnxBytes() const {
   const Impl& m = *impl_;
+  if (m.from_container)
+    return NotImplemented(
+        "the session was created from a model container, which holds no ONNX "
+        "model to write back to: export with ExportContainer (.pmc)");
   onnx::ModelProto proto;
   if (!proto.ParseFromString(m.original))
     return Internal("the model's bytes no longer parse as ONNX");
@@ -30,8 +34,7 @@ Result<std::string> TrainingSession::ExportOnnxBytes() const {
       if (imported == m.model.graph.initializers.end() ||
           imported->second.dtype() == DType::kString)
         return NotImplemented("cannot embed external initializer '", init.name(), "'");
-      raw.assign(static_cast<const char*>(imported->second.raw_data()),
-                 imported->second.nbytes());
+      raw.assign(static_cast<const char*>(imported->second.raw_data()), imported->second.nbytes());
     } else {
       continue;
     }

@@ -15,11 +15,18 @@ namespace privedge {
 struct TrainingSession::Impl {
   static Result<std::unique_ptr<Impl>> Build(std::string bytes, const std::string& base_dir,
                                              const TrainingOptions& options);
+  // From a model container (see TrainingSession::Create).
+  static Result<std::unique_ptr<Impl>> BuildFromContainer(const std::string& path,
+                                                          const TrainingOptions& options);
+  // Everything after `model` is set: parameters, tape, optimizer.
+  Status Setup();
   // Forward, loss and (training) backward and update.
   Result<StepResult> Run(const NamedTensors& inputs, const Tensor& labels, bool training);
 
   TrainingOptions options;
-  std::string original;  // the model's bytes as given
+  std::string original;  // the model's bytes as given (empty for a container)
+  bool from_container = false;
+  Model container_model;  // the container's graph as stored (FusedConv kept), for export
   Model model;
   std::string output;
   int threads = 1;

@@ -10,6 +10,7 @@
 #include "kernels/dnnl/dnnl_util.h"
 #include "model/onnx_import.h"
 #include "privedge/training.h"
+#include "protect/model_file.h"
 #include "train/loss.h"
 #include "train/optimizer.h"
 #include "train/session_impl.h"
@@ -65,13 +66,7 @@ std::vector<std::string> InitializersInUseOrder(const Graph& g) {
   return order;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<TrainingSession::Impl>> TrainingSession::Impl::Build(
-    std::string bytes, const std::string& base_dir, const TrainingOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->original = std::move(bytes);
+Status CheckOptions(const TrainingOptions& options) {
   const OptimizerOptions& o = options.optimizer;
   if (!(o.learning_rate >= 0) || !(o.momentum >= 0) || !(o.weight_decay >= 0) ||
       !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.epsilon > 0))
@@ -81,17 +76,33 @@ Result<std::unique_ptr<TrainingSession::Impl>> TrainingSession::Impl::Build(
   if (o.nesterov && o.momentum <= 0) return InvalidArgument("nesterov needs momentum > 0");
   if (!(options.fedprox_mu >= 0) || !(options.clip_global_norm >= 0))
     return InvalidArgument("fedprox_mu and clip_global_norm must be >= 0");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TrainingSession::Impl>> TrainingSession::Impl::Build(
+    std::string bytes, const std::string& base_dir, const TrainingOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->original = std::move(bytes);
   ImportOptions io;
   io.max_tensor_bytes = options.max_tensor_bytes;
   PE_ASSIGN_OR_RETURN(impl->model,
                       ImportOnnxBuffer(impl->original.data(), impl->original.size(), base_dir, io));
-  const Graph& g = impl->model.graph;
-  impl->output = options.output;
-  if (impl->output.empty()) {
+  PE_RETURN_IF_ERROR(impl->Setup());
+  return impl;
+}
+
+Status TrainingSession::Impl::Setup() {
+  PE_RETURN_IF_ERROR(CheckOptions(options));
+  const Graph& g = model.graph;
+  output = options.output;
+  if (output.empty()) {
     if (g.outputs.empty()) return InvalidModel("the model has no outputs");
-    impl->output = g.outputs[0].name;
+    output = g.outputs[0].name;
   }
-  impl->threads = options.threads > 0 ? options.threads : OnlineCpus();
+  threads = options.threads > 0 ? options.threads : OnlineCpus();
 
   const std::set<std::string> excluded = NonParameterInitializers(g);
   std::vector<std::string> trainable;
@@ -115,27 +126,26 @@ Result<std::unique_ptr<TrainingSession::Impl>> TrainingSession::Impl::Build(
   }
   if (trainable.empty())
     return InvalidArgument("no trainable parameters (all frozen or none float32)");
-  PE_ASSIGN_OR_RETURN(impl->tape, Tape::Create(impl->model, trainable, impl->output));
+  PE_ASSIGN_OR_RETURN(tape, Tape::Create(model, trainable, output));
 
   int64_t total = 0;
   for (const auto& name : trainable) {
     const Tensor& t = g.initializers.at(name);
-    impl->layout.push_back(ParameterInfo{name, t.shape(), total, t.numel()});
+    layout.push_back(ParameterInfo{name, t.shape(), total, t.numel()});
     total += t.numel();
   }
-  impl->weights.assign(total, 0.0f);
-  impl->grads.assign(total, 0.0f);
-  for (const auto& p : impl->layout) {
+  weights.assign(total, 0.0f);
+  grads.assign(total, 0.0f);
+  for (const auto& p : layout) {
     const Tensor& t = g.initializers.at(p.name);
-    std::memcpy(impl->weights.data() + p.offset, t.data<float>(), p.size * sizeof(float));
-    PE_RETURN_IF_ERROR(impl->tape->SetInitializer(
-        p.name,
-        Tensor::Borrow(DType::kFloat32, p.shape, impl->weights.data() + p.offset, nullptr)));
+    std::memcpy(weights.data() + p.offset, t.data<float>(), p.size * sizeof(float));
+    PE_RETURN_IF_ERROR(tape->SetInitializer(
+        p.name, Tensor::Borrow(DType::kFloat32, p.shape, weights.data() + p.offset, nullptr)));
   }
-  impl->anchor = impl->weights;
-  for (const auto& name : RunningStatistics(g)) impl->state_names.push_back(name);
-  impl->optimizer = std::make_unique<train::Optimizer>(options.optimizer, total);
-  return impl;
+  anchor = weights;
+  for (const auto& name : RunningStatistics(g)) state_names.push_back(name);
+  optimizer = std::make_unique<train::Optimizer>(options.optimizer, total);
+  return Status::OK();
 }
 
 Result<StepResult> TrainingSession::Impl::Run(const NamedTensors& inputs, const Tensor& labels,
@@ -167,6 +177,11 @@ TrainingSession::~TrainingSession() = default;
 
 Result<std::unique_ptr<TrainingSession>> TrainingSession::Create(const std::string& path,
                                                                  const TrainingOptions& options) {
+  if (IsContainerFile(path)) {
+    auto impl = Impl::BuildFromContainer(path, options);
+    if (!impl.ok()) return impl.status().WithContext(path);
+    return std::unique_ptr<TrainingSession>(new TrainingSession(std::move(impl).value()));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot open model '", path, "'");
   in.seekg(0, std::ios::end);
@@ -232,6 +247,17 @@ std::vector<std::string> TrainingSession::InputNames() const {
   std::vector<std::string> names;
   for (const auto& in : impl_->model.graph.inputs) names.push_back(in.name);
   return names;
+}
+
+std::vector<Shape> TrainingSession::InputShapes() const {
+  std::vector<Shape> shapes;
+  for (const auto& in : impl_->model.graph.inputs) {
+    Shape shape;
+    if (in.type.has_shape)
+      for (const Dim& d : in.type.dims) shape.push_back(d.known() ? d.value : -1);
+    shapes.push_back(std::move(shape));
+  }
+  return shapes;
 }
 
 const std::vector<ParameterInfo>& TrainingSession::Layout() const { return impl_->layout; }

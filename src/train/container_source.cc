@@ -1,0 +1,140 @@
+// TrainingSession from a model container (.pmc) and export to one. A container holds the graph
+// optimized for inference; the only rewrite training must undo is Conv + activation fused into
+// com.privedge.FusedConv, which is split back into a Conv and its activation node.
+#include <set>
+
+#include "crypto/signing.h"
+#include "model/container.h"
+#include "optimize/optimize.h"
+#include "protect/model_file.h"
+#include "train/session_impl.h"
+
+namespace privedge {
+namespace {
+
+// A value name not used in `g` yet, starting from `base`.
+std::string FreshName(const Graph& g, const std::set<std::string>& used, const std::string& base) {
+  std::string name = base;
+  for (int i = 1; used.count(name) || g.initializers.count(name); ++i)
+    name = base + "_" + std::to_string(i);
+  return name;
+}
+
+// Replaces every FusedConv node of `g` by a Conv and its activation.
+Status UnfuseConvActivations(Graph& g) {
+  std::set<std::string> used;
+  for (const Node& n : g.nodes)
+    for (const auto& v : n.outputs) used.insert(v);
+  for (const auto& v : g.inputs) used.insert(v.name);
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    if (n.domain != kPrivedgeDomain || n.op_type != "FusedConv") {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const Attribute* act = n.FindAttribute("activation");
+    const Attribute* params = n.FindAttribute("activation_params");
+    if (!act || act->kind != Attribute::Kind::kString || n.outputs.size() != 1)
+      return InvalidModel(n.Describe(),
+                          ": FusedConv without a string 'activation' attribute "
+                          "or with ",
+                          n.outputs.size(), " outputs");
+    const std::vector<float> values =
+        params && params->kind == Attribute::Kind::kFloats ? params->floats : std::vector<float>{};
+    Node activation;
+    activation.name = n.name.empty() ? "" : n.name + "/activation";
+    activation.op_type = act->s;
+    if (act->s == "Relu") {
+      if (!values.empty())
+        return InvalidModel(n.Describe(), ": Relu activation with ", values.size(),
+                            " parameters, expected none");
+    } else if (act->s == "LeakyRelu") {
+      if (values.size() != 1)
+        return InvalidModel(n.Describe(), ": LeakyRelu activation with ", values.size(),
+                            " parameters, expected 1 (alpha)");
+      Attribute alpha;
+      alpha.kind = Attribute::Kind::kFloat;
+      alpha.f = values[0];
+      activation.attributes["alpha"] = alpha;
+    } else {
+      return NotImplemented(n.Describe(), ": FusedConv with activation ", act->s,
+                            " cannot be trained (", act->s,
+                            " has no backward rule); train the ONNX model instead");
+    }
+    Node conv = std::move(n);
+    conv.op_type = "Conv";
+    conv.domain.clear();
+    conv.attributes.erase("activation");
+    conv.attributes.erase("activation_params");
+    const std::string mid = FreshName(g, used, conv.outputs[0] + "/conv");
+    used.insert(mid);
+    activation.inputs = {mid};
+    activation.outputs = {conv.outputs[0]};
+    conv.outputs[0] = mid;
+    nodes.push_back(std::move(conv));
+    nodes.push_back(std::move(activation));
+  }
+  g.nodes = std::move(nodes);
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TrainingSession::Impl>> TrainingSession::Impl::BuildFromContainer(
+    const std::string& path, const TrainingOptions& options) {
+  ContainerOpenOptions open;
+  PublicKey required{};
+  if (!options.require_signed_by.empty()) {
+    auto key = LoadPublicKey(options.require_signed_by);
+    if (!key.ok()) return key.status().WithContext("required signer");
+    required = *key;
+    open.require_signed_by = &required;
+  }
+  std::shared_ptr<Keystore> keystore = options.keystore;
+  if (!keystore) {
+    PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(path));
+    if (header.encrypted) {
+      auto opened = OpenKeystore(KeystoreOptions{});
+      if (!opened.ok()) return opened.status().WithContext("encrypted model: keystore");
+      keystore = std::move(opened).value();
+    }
+  }
+  open.keystore = keystore.get();
+  open.allow_unlocked_memory = options.allow_unlocked_model_memory;
+  PE_ASSIGN_OR_RETURN(OpenedContainer c, OpenContainerFile(path, open));
+  ContainerParseLimits limits;
+  limits.max_tensor_bytes = options.max_tensor_bytes;
+  PE_ASSIGN_OR_RETURN(Model model, ParseModel(c.body, c.owner, limits));
+  // The parsed tensors borrow the mapping or the decrypted buffer: training owns its copies.
+  for (auto& [name, t] : model.graph.initializers) t = t.Clone();
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->from_container = true;
+  impl->container_model = model;
+  PE_RETURN_IF_ERROR(UnfuseConvActivations(model.graph));
+  impl->model = std::move(model);
+  PE_RETURN_IF_ERROR(impl->Setup());
+  return impl;
+}
+
+Status TrainingSession::ExportContainer(const std::string& path, Keystore* keystore) const {
+  const Impl& m = *impl_;
+  Model out = m.from_container ? m.container_model : m.model;
+  for (const auto& p : m.layout) {
+    Tensor t(DType::kFloat32, p.shape);
+    std::copy_n(m.weights.data() + p.offset, p.size, t.data<float>());
+    out.graph.initializers[p.name] = t;
+  }
+  for (const auto& name : m.state_names) {
+    PE_ASSIGN_OR_RETURN(Tensor t, m.tape->Initializer(name));
+    out.graph.initializers[name] = t.Clone();
+  }
+  PE_ASSIGN_OR_RETURN(SecureBuffer body, SerializeModel(out));
+  ContainerWriteOptions w;
+  w.keystore = keystore;
+  return WriteContainerFile(path, body.span(), w);
+}
+
+}  // namespace privedge
