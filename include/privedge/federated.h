@@ -58,9 +58,21 @@ struct TrainingConfig {
 //   trimmedmean          coordinate-wise mean after dropping the trim_beta fraction of the
 //                        largest and of the smallest values
 //   krum, multikrum      Blanchard et al. 2017 with byzantine_f assumed attackers
-//   dpfedavg             central DP (McMahan et al. 2018): each delta clipped to L2 norm
-//                        dp_clip_norm, unweighted mean, plus N(0, (z C / n)^2) per coordinate
-//                        with z = dp_noise_multiplier and n updates
+//   dpfedavg             differentially private FedAvg (McMahan et al. 2018), in one of three
+//                        deployment modes (dp_mode; docs/privacy.md has the accounting):
+//                        central: the server clips each delta to L2 norm C = dp_clip_norm,
+//                          sums, adds N(0, (z C)^2) per coordinate (z = dp_noise_multiplier)
+//                          and divides by the FIXED denominator m = clients_per_round (the
+//                          expected cohort, each update of weight 1), not the realized count,
+//                          so one device's presence changes the sum by at most C;
+//                        local: each device clips and adds N(0, (z C)^2) before sending; the
+//                          server averages what arrives (post-processing);
+//                        distributed: each device clips, scales by dp_quantization_scale,
+//                          rounds stochastically to integers and adds discrete Gaussian noise
+//                          of variance (z S)^2 / m (S: the rounded update's L2 bound), so the
+//                          sum of m updates carries the full noise; the server sums the
+//                          integers (under secure aggregation in deployment), dequantizes and
+//                          divides by m
 struct StrategyConfig {
   std::string name = "fedavg";
   double server_learning_rate = 1.0;  // eta: fedavg-family step; fedopt default is 0.01
@@ -75,6 +87,23 @@ struct StrategyConfig {
   // dpfedavg noise source: 0 draws from the OS (the only safe choice with real data); any other
   // value seeds a reproducible stream for simulations, which anyone with the seed can undo.
   uint64_t dp_noise_seed = 0;
+  std::string dp_mode = "central";  // dpfedavg: central | local | distributed
+  // Adaptive clipping (Andrew et al. 2021; central mode): when > 0, C moves each round toward
+  // this quantile of the update norms, C <- C exp(-dp_adaptive_lr (b - quantile)), b the
+  // noised fraction of unclipped updates (noise stddev dp_count_noise_stddev; 0 means m / 20).
+  // dp_noise_multiplier is then the round's total z: the update gets the larger
+  // (z^-2 - (2 sigma_b)^-2)^(-1/2) so the pair is as private as one release at z.
+  double dp_adaptive_quantile = 0.0;
+  double dp_adaptive_lr = 0.2;
+  double dp_count_noise_stddev = 0.0;
+  // Distributed mode: integers per unit of the update; 0 means 64 sqrt(num_params) / C, which
+  // keeps the rounding's growth of the L2 bound below 0.1%.
+  double dp_quantization_scale = 0.0;
+  // Privacy budget: the task's driver (privedge simulate, through the privacy ledger of
+  // src/fl/dp.h) stops it before a round that would take epsilon (at dp_delta) above
+  // dp_target_epsilon; 0 means no budget (epsilon is still reported).
+  double dp_delta = 1e-5;
+  double dp_target_epsilon = 0.0;
 };
 
 // One federated task as the server runs it.

@@ -285,4 +285,53 @@ Result<int64_t> SampleDiscreteGaussian(SecureRandom& rng, Rational sigma_squared
 Status AddDiscreteGaussianNoise(std::span<int64_t> values, Rational sigma_squared,
                                 SecureRandom& rng);
 
+// ---------------------------------------------------------------------------------------------
+// Quantization for distributed DP (noise added on the device, summed under secure aggregation)
+// ---------------------------------------------------------------------------------------------
+
+// The L2 bound that conditional randomized rounding guarantees (Kairouz, Liu, Steinke 2021,
+// "The Distributed Discrete Gaussian Mechanism", Sec. 4): a vector of L2 norm at most
+// `scaled_norm` in `dimension` coordinates, rounded coordinate-wise to a neighbouring integer,
+// is accepted only when its norm is at most
+//   sqrt(min(c^2 + d/4 + sqrt(2 log(1/beta)) (c + sqrt(d)/2), (c + sqrt(d))^2)),  c = scaled_norm,
+// which a single rounding meets with probability at least 1 - beta. This bound is the L2
+// sensitivity of the rounded update, the one the discrete Gaussian noise is calibrated to.
+// Errors: InvalidArgument for a negative or non-finite scaled_norm, dimension 0, beta outside
+// (0, 1).
+Result<double> ConditionalRoundingBound(double scaled_norm, size_t dimension, double beta);
+
+// Stochastic rounding of scale * values to integers: each coordinate x becomes floor(x) + 1
+// with probability x - floor(x), else floor(x), so the result is unbiased. The whole vector is
+// rounded again until its L2 norm is at most `norm_bound` (conditional rounding; give
+// ConditionalRoundingBound of the scaled clip norm). Errors: InvalidArgument for a scale <= 0, a
+// non-finite element or a scaled element beyond 2^52; ResourceExhausted if 1000 roundings all
+// exceeded the bound (the input was not clipped to it: with a valid bound the chance is below
+// beta^1000).
+Result<std::vector<int64_t>> QuantizeStochastic(std::span<const float> values, double scale,
+                                                double norm_bound, SecureRandom& rng);
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive clipping (Andrew, Thakkar, McMahan, Ramaswamy 2021, "Differentially Private Learning
+// with Adaptive Clipping")
+// ---------------------------------------------------------------------------------------------
+
+// Each round the server also releases the noised count of updates that were not clipped,
+//   b = (sum_i [||delta_i|| <= C] + N(0, count_stddev^2)) / expected_clients,
+// and moves the clip norm geometrically toward the target quantile gamma of the update norms:
+//   C <- C * exp(-learning_rate * (b - gamma)).
+// The count query has sensitivity 1/2 once centred (b_i - 1/2), so it is a Gaussian mechanism
+// with noise multiplier 2 * count_stddev. For a total noise multiplier z for the round, the
+// update itself gets the smaller
+//   z_update = (z^-2 - (2 count_stddev)^-2)^(-1/2),
+// and the pair (update, count) is then exactly as private as one Gaussian release with
+// multiplier z: account with z. Errors: InvalidArgument unless z > 0, count_stddev > 0 and
+// 2 * count_stddev > z (the count alone would spend more than the whole budget); finite values.
+Result<double> AdaptiveClipUpdateNoiseMultiplier(double total_noise_multiplier,
+                                                 double count_stddev);
+
+// The next clip norm from the current one and the noised fraction b above. Pure arithmetic;
+// the caller guarantees clip > 0 and finite arguments.
+double NextAdaptiveClipNorm(double clip, double noised_unclipped_fraction, double target_quantile,
+                            double learning_rate);
+
 }  // namespace privedge::privacy

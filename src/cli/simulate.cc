@@ -49,10 +49,22 @@ PNG plot of test accuracy per round.
   --byzantine FRACTION      fraction of attacking devices (default 0)
   --attack scale|signflip   what attackers send: S * delta or -S * delta (default scale)
   --attack-scale S          (default 10)
-  --dp central              central differential privacy: the server clips each delta to
-                            --dp-clip C (default 1), averages, and adds Gaussian noise of
-                            standard deviation Z * C / updates (--dp-noise Z, default 1);
-                            reports (epsilon, --dp-delta) (default 1e-5) after the run
+  --dp MODE                 differential privacy with dpfedavg (docs/privacy.md):
+                            central: the server clips each delta, sums, adds Gaussian noise
+                              Z * C and divides by the expected cohort (fixed denominator);
+                            local: each device clips and adds Gaussian noise Z * C itself;
+                            distributed: each device clips, quantizes and adds its share of
+                              discrete Gaussian noise; the server sums the integers (secure
+                              aggregation in deployment) and dequantizes
+  --noise-multiplier Z      noise stddev / clip norm (default 1; alias --dp-noise); with
+                            --target-epsilon and no Z, the Z that just spends the budget
+                            in --rounds rounds
+  --clip C                  L2 clip norm of a delta (default 1; alias --dp-clip)
+  --delta D                 the delta of (epsilon, delta) (default 1e-5; alias --dp-delta)
+  --target-epsilon E        privacy budget: stop before a round that would exceed it
+  --adaptive-clip QUANTILE  central: move C toward this quantile of the update norms (Andrew
+                            et al. 2021; Z is then the total, shared with the noised count)
+  --dp-quantization-scale S distributed: integers per unit (default 64 sqrt(params) / C)
   --train-limit N           use only the first N training examples (default all)
   --test-limit N            evaluate on the first N test examples (default all)
   --seed S                  everything random follows from it (default 1)
@@ -182,10 +194,28 @@ Status PlotAccuracy(const std::vector<fl::sim::SimulationRound>& rounds, const s
   return c.WritePng(path);
 }
 
+// The DP options, each under its name and its older --dp-* alias.
+bool ParseDpOptions(const Args& args, fl::StrategyConfig& st) {
+  auto either = [&](const char* name, const char* alias, double lo, double hi, double& out) {
+    return ParseDouble(args, alias, lo, hi, out) && ParseDouble(args, name, lo, hi, out);
+  };
+  return either("clip", "dp-clip", 1e-9, 1e9, st.dp_clip_norm) &&
+         either("noise-multiplier", "dp-noise", 0, 1e6, st.dp_noise_multiplier) &&
+         either("delta", "dp-delta", 1e-300, 0.999, st.dp_delta) &&
+         ParseDouble(args, "target-epsilon", 0, 1e6, st.dp_target_epsilon) &&
+         ParseDouble(args, "adaptive-clip", 0, 0.999, st.dp_adaptive_quantile) &&
+         ParseDouble(args, "dp-quantization-scale", 0, 1e12, st.dp_quantization_scale);
+}
+
 std::string Fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
+}
+
+// A number for JSON: null when infinite (epsilon without noise).
+std::string JsonNumber(double v, int digits) {
+  return std::isfinite(v) ? Fixed(v, digits) : "null";
 }
 
 std::string JsonString(const std::string& s) {
@@ -234,7 +264,13 @@ int SimulateCommand(int argc, char** argv) {
                   "dp",
                   "dp-clip",
                   "dp-noise",
-                  "dp-delta"},
+                  "dp-delta",
+                  "clip",
+                  "noise-multiplier",
+                  "delta",
+                  "target-epsilon",
+                  "adaptive-clip",
+                  "dp-quantization-scale"},
                  {"help"}, cmd, args))
     return 1;
   if (args.has("help")) {
@@ -249,7 +285,7 @@ int SimulateCommand(int argc, char** argv) {
   fl::sim::SimulationConfig config;
   config.training.learning_rate = 0.05;
   int64_t seed = 1, train_limit = 0, test_limit = 0, byz_f = -1;
-  double mu = -1, server_lr = -1, dp_delta = 1e-5;
+  double mu = -1, server_lr = -1;
   if (!ParseIntOption(args, "clients", 1, 100000, config.clients, cmd) ||
       !ParseIntOption(args, "rounds", 1, 100000, config.rounds, cmd) ||
       !ParseIntOption(args, "local-epochs", 1, 1000, config.training.local_epochs, cmd) ||
@@ -271,19 +307,21 @@ int SimulateCommand(int argc, char** argv) {
       !ParseDouble(args, "dropout", 0, 0.99, config.dropout) ||
       !ParseDouble(args, "byzantine", 0, 0.49, config.byzantine_fraction) ||
       !ParseDouble(args, "attack-scale", 1e-9, 1e9, config.attack_scale) ||
-      !ParseDouble(args, "dp-clip", 1e-9, 1e9, config.strategy.dp_clip_norm) ||
-      !ParseDouble(args, "dp-noise", 0, 1e6, config.strategy.dp_noise_multiplier) ||
-      !ParseDouble(args, "dp-delta", 1e-300, 0.999, dp_delta))
+      !ParseDpOptions(args, config.strategy))
     return 1;
   const bool dp = args.has("dp");
-  if (dp && args.get("dp") != "central")
-    return Fail(cmd, "--dp supports central only, got '" + args.get("dp") + "'");
+  if (dp) config.strategy.dp_mode = args.get("dp");
+  if (dp && config.strategy.dp_mode != "central" && config.strategy.dp_mode != "local" &&
+      config.strategy.dp_mode != "distributed")
+    return Fail(cmd, "--dp expects central, local or distributed, got '" + args.get("dp") + "'");
   if (dp && args.has("strategy") && args.get("strategy") != "dpfedavg")
-    return Fail(cmd, "--dp central aggregates with dpfedavg, not '" + args.get("strategy") + "'");
+    return Fail(cmd, "--dp " + args.get("dp") + " aggregates with dpfedavg, not '" +
+                         args.get("strategy") + "'");
   config.seed = static_cast<uint64_t>(seed);
   config.partition = args.get("partition", "iid");
   config.attack = args.get("attack", "scale");
   config.strategy.name = args.get("strategy", dp ? "dpfedavg" : "fedavg");
+  const bool dp_run = config.strategy.name == "dpfedavg";
   config.strategy.dp_noise_seed = config.seed + 1;  // simulated noise is reproducible
   const bool fedopt = config.strategy.name == "fedadam" || config.strategy.name == "fedyogi" ||
                       config.strategy.name == "fedadagrad";
@@ -292,6 +330,16 @@ int SimulateCommand(int argc, char** argv) {
   const double per_round = std::max(1.0, std::round(config.fraction * config.clients));
   config.strategy.byzantine_f =
       byz_f >= 0 ? byz_f : static_cast<int64_t>(std::ceil(config.byzantine_fraction * per_round));
+  if (dp_run && config.strategy.dp_target_epsilon > 0 && !args.has("noise-multiplier") &&
+      !args.has("dp-noise")) {
+    // The Z whose accounting (q, Z) over --rounds rounds just reaches the budget.
+    const bool local = config.strategy.dp_mode == "local";
+    auto z = privacy::NoiseMultiplierForEpsilon(config.strategy.dp_target_epsilon,
+                                                local ? 1.0 : per_round / config.clients,
+                                                config.rounds, config.strategy.dp_delta);
+    if (!z.ok()) return Fail(cmd, z.status().message());
+    config.strategy.dp_noise_multiplier = (local ? 2 : 1) * *z;
+  }
   if (Status s = fl::ValidateStrategyConfig(config.strategy); !s.ok())
     return Fail(cmd, s.message());
 
@@ -332,29 +380,35 @@ int SimulateCommand(int argc, char** argv) {
   if (!result.ok()) return Fail(cmd, result.status().message());
 
   std::vector<std::vector<std::string>> rows;
-  for (const auto& r : result->rounds)
+  for (const auto& r : result->rounds) {
     rows.push_back({std::to_string(r.round), std::to_string(r.attempts),
                     std::to_string(r.participants), std::to_string(r.dropped),
                     std::to_string(r.rejected), std::to_string(r.late), Fixed(r.train_loss, 4),
                     Fixed(100 * r.test_accuracy, 2)});
-  PrintTable({"round", "attempts", "participants", "dropped", "rejected", "late", "train_loss",
-              "test_acc%"},
-             rows);
+    if (dp_run) {
+      rows.back().push_back(Fixed(r.epsilon, 4));
+      rows.back().push_back(Fixed(r.clip_norm, 4));
+    }
+  }
+  std::vector<std::string> header = {"round",    "attempts", "participants", "dropped",
+                                     "rejected", "late",     "train_loss",   "test_acc%"};
+  if (dp_run) header.insert(header.end(), {"epsilon", "clip"});
+  PrintTable(header, rows);
   std::string counters;
   for (const auto& [name, value] : result->counters)
     counters += " " + name + "=" + std::to_string(value);
   std::cout << "counters:" << counters << "\nfinal model " << result->final_digest << "\n";
 
-  if (dp) {
-    // Sampling rate per round as a Poisson rate (the simulator samples a fixed-size cohort).
-    const double q = per_round / static_cast<double>(config.clients);
-    auto eps = privacy::ComputeEpsilon(q, config.strategy.dp_noise_multiplier,
-                                       static_cast<int64_t>(result->rounds.size()), dp_delta);
-    if (!eps.ok()) return Fail(cmd, eps.status().message());
-    std::cout << "differential privacy (device level): epsilon " << Fixed(eps->epsilon, 3)
-              << " at delta " << dp_delta << " after " << result->rounds.size()
-              << " rounds (q = " << Fixed(q, 4) << ", z = " << config.strategy.dp_noise_multiplier
-              << ", clip " << config.strategy.dp_clip_norm << ")\n";
+  if (dp_run) {
+    const auto& st = config.strategy;
+    const double eps = result->rounds.empty() ? 0 : result->rounds.back().epsilon;
+    std::cout << "differential privacy (" << st.dp_mode << ", "
+              << (st.dp_mode == "local" ? "per device, each round" : "device level")
+              << "): epsilon " << Fixed(eps, 4) << " at delta " << st.dp_delta << " after "
+              << result->rounds.size() << " rounds (q = " << Fixed(result->sampling_rate, 4)
+              << ", z = " << Fixed(st.dp_noise_multiplier, 4) << ", clip " << st.dp_clip_norm
+              << (st.dp_adaptive_quantile > 0 ? " adaptive" : "") << ")\n";
+    if (result->budget_exhausted) std::cout << "stopped: " << result->stop_reason << "\n";
   }
   const std::string plot = args.get("plot", "simulate-accuracy.png");
   if (plot != "none" && !result->rounds.empty()) {
@@ -371,8 +425,22 @@ int SimulateCommand(int argc, char** argv) {
        << ", \"partition\": " << JsonString(config.partition)
        << ", \"strategy\": " << JsonString(config.strategy.name)
        << ", \"dropout\": " << config.dropout << ", \"byzantine\": " << config.byzantine_fraction
-       << ", \"attack\": " << JsonString(config.attack) << ", \"seed\": " << config.seed
-       << "},\n \"rounds\": [";
+       << ", \"attack\": " << JsonString(config.attack) << ", \"seed\": " << config.seed << "},\n";
+    if (dp_run) {
+      const auto& st = config.strategy;
+      js << " \"dp\": {\"mode\": " << JsonString(st.dp_mode)
+         << ", \"noise_multiplier\": " << st.dp_noise_multiplier
+         << ", \"clip\": " << st.dp_clip_norm
+         << ", \"adaptive_quantile\": " << st.dp_adaptive_quantile << ", \"delta\": " << st.dp_delta
+         << ", \"target_epsilon\": " << st.dp_target_epsilon
+         << ", \"sampling_rate\": " << result->sampling_rate
+         << ", \"accounting_noise_multiplier\": " << result->accounting_noise_multiplier
+         << ", \"epsilon\": "
+         << JsonNumber(result->rounds.empty() ? 0.0 : result->rounds.back().epsilon, 6)
+         << ", \"budget_exhausted\": " << (result->budget_exhausted ? "true" : "false")
+         << ", \"stop_reason\": " << JsonString(result->stop_reason) << "},\n";
+    }
+    js << " \"rounds\": [";
     for (size_t i = 0; i < result->rounds.size(); ++i) {
       const auto& r = result->rounds[i];
       js << (i ? ",\n  " : "\n  ") << "{\"round\": " << r.round << ", \"attempts\": " << r.attempts
@@ -380,7 +448,11 @@ int SimulateCommand(int argc, char** argv) {
          << ", \"dropped\": " << r.dropped << ", \"rejected\": " << r.rejected
          << ", \"late\": " << r.late << ", \"train_loss\": " << Fixed(r.train_loss, 6)
          << ", \"test_accuracy\": " << Fixed(r.test_accuracy, 6)
-         << ", \"test_loss\": " << Fixed(r.test_loss, 6) << "}";
+         << ", \"test_loss\": " << Fixed(r.test_loss, 6);
+      if (dp_run)
+        js << ", \"epsilon\": " << JsonNumber(r.epsilon, 6)
+           << ", \"clip\": " << Fixed(r.clip_norm, 6);
+      js << "}";
     }
     js << "],\n \"counters\": {";
     bool first = true;

@@ -14,7 +14,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(const TaskConfig& confi
   for (float v : initial_model)
     if (!std::isfinite(v)) return InvalidArgument("initial model has a non-finite parameter");
   std::unique_ptr<Coordinator> c(new Coordinator(config, store));
-  PE_ASSIGN_OR_RETURN(c->strategy_, MakeStrategy(config.strategy, config.num_params));
+  PE_ASSIGN_OR_RETURN(c->strategy_,
+                      MakeStrategy(config.strategy, config.num_params, config.clients_per_round));
   c->model_.version = 0;
   c->model_.round = 0;
   c->model_.digest = ModelDigest(initial_model);
@@ -31,7 +32,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Resume(RoundStore& store,
   if (!snap) return NotFound("no task '", task_id, "' in the store");
   PE_ASSIGN_OR_RETURN(TaskConfig config, ParseTaskConfig(snap->config_text));
   std::unique_ptr<Coordinator> c(new Coordinator(config, store));
-  PE_ASSIGN_OR_RETURN(c->strategy_, MakeStrategy(config.strategy, config.num_params));
+  PE_ASSIGN_OR_RETURN(c->strategy_,
+                      MakeStrategy(config.strategy, config.num_params, config.clients_per_round));
   // Before the first aggregation there is no optimizer state yet.
   if (!snap->strategy_state.empty())
     PE_RETURN_IF_ERROR(c->strategy_->RestoreState(snap->strategy_state));

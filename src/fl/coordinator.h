@@ -106,6 +106,7 @@ class Coordinator {
   const RoundState& round_state() const { return round_; }
   int64_t deadline_ms() const { return round_.opened_at_ms + config_.round_deadline_ms; }
   const StoredModel& model() const { return model_; }
+  const Strategy& strategy() const { return *strategy_; }
   const std::vector<RoundMetrics>& metrics() const { return metrics_; }
   const std::map<std::string, int64_t>& counters() const { return counters_; }
   int64_t counter(const std::string& name) const;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "fl/dp.h"
 #include "privedge/privacy.h"
 
 namespace privedge::fl {
@@ -170,30 +171,82 @@ class Krum : public Strategy {
   bool multi_;
 };
 
-// Central DP-FedAvg: clip, unweighted mean, Gaussian noise calibrated to the clip norm.
+// DP-FedAvg in its three modes (federated.h). Each update has weight 1 and the denominator is
+// the expected cohort m, fixed, so the sum's sensitivity to one device is C whatever arrives.
 class DpFedAvg : public Strategy {
  public:
-  explicit DpFedAvg(const StrategyConfig& c) : c_(c), rng_(MakeRandom(c.dp_noise_seed)) {}
+  DpFedAvg(const StrategyConfig& c, int64_t num_params, int64_t expected_clients,
+           double update_noise_multiplier)
+      : c_(c),
+        m_(static_cast<double>(expected_clients)),
+        scale_(QuantizationScale(c, num_params)),
+        update_z_(update_noise_multiplier),
+        clip_(c.dp_clip_norm),
+        rng_(MakeRandom(c.dp_noise_seed)) {}
+
   Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
-    std::vector<double> sum(global.size(), 0.0);
-    std::vector<float> clipped;
-    for (const ClientUpdate& u : updates) {
-      clipped = u.delta;
-      PE_ASSIGN_OR_RETURN(double scale, privacy::ClipL2(clipped, c_.dp_clip_norm));
-      (void)scale;
-      for (size_t i = 0; i < sum.size(); ++i) sum[i] += clipped[i];
+    std::vector<double> mean;
+    if (c_.dp_mode == "local") {
+      // Devices clipped and noised already: any average is post-processing.
+      mean = std::vector<double>(global.size(), 0.0);
+      for (const ClientUpdate& u : updates)
+        for (size_t i = 0; i < mean.size(); ++i) mean[i] += u.delta[i] / double(updates.size());
+    } else if (c_.dp_mode == "distributed") {
+      mean = SumQuantized(updates, global.size());
+      for (double& v : mean) v /= scale_ * m_;
+    } else {
+      PE_ASSIGN_OR_RETURN(mean, CentralNoisedMean(updates, global.size()));
     }
-    const double n = static_cast<double>(updates.size());
-    std::vector<float> mean(global.size());
-    for (size_t i = 0; i < mean.size(); ++i) mean[i] = static_cast<float>(sum[i] / n);
-    PE_RETURN_IF_ERROR(
-        privacy::AddGaussianNoise(mean, c_.dp_noise_multiplier * c_.dp_clip_norm / n, *rng_));
     for (size_t i = 0; i < global.size(); ++i)
       global[i] += static_cast<float>(c_.server_learning_rate * mean[i]);
     return Status::OK();
   }
 
+  // With adaptive clipping the clip norm is the state (persisted with the model).
+  std::vector<float> SaveState() const override {
+    if (c_.dp_adaptive_quantile <= 0) return {};
+    return {static_cast<float>(clip_)};
+  }
+  Status RestoreState(std::span<const float> state) override {
+    if (c_.dp_adaptive_quantile <= 0) return Strategy::RestoreState(state);
+    if (state.size() != 1 || !(state[0] > 0) || !std::isfinite(state[0]))
+      return InvalidArgument("adaptive clipping state: expected one positive clip norm, got ",
+                             state.size(), " floats");
+    clip_ = state[0];
+    return Status::OK();
+  }
+
  private:
+  // The integer sum of the devices' quantized, noised updates. In deployment this is the only
+  // thing the server learns: secure aggregation (SecAgg+, src/secagg/) hands it the sum modulo
+  // its field and never an individual update; this is where that sum enters the strategy.
+  static std::vector<double> SumQuantized(std::span<const ClientUpdate> updates, size_t n) {
+    std::vector<double> sum(n, 0.0);  // integers below 2^24 each: the double sum is exact
+    for (const ClientUpdate& u : updates)
+      for (size_t i = 0; i < n; ++i) sum[i] += u.delta[i];
+    return sum;
+  }
+
+  Result<std::vector<double>> CentralNoisedMean(std::span<const ClientUpdate> updates, size_t n) {
+    std::vector<double> sum(n, 0.0);
+    std::vector<float> clipped;
+    double unclipped = 0;
+    for (const ClientUpdate& u : updates) {
+      clipped = u.delta;
+      PE_ASSIGN_OR_RETURN(double scale, privacy::ClipL2(clipped, clip_));
+      unclipped += scale == 1.0 ? 1 : 0;
+      for (size_t i = 0; i < n; ++i) sum[i] += clipped[i];
+    }
+    const double sd = update_z_ * clip_;
+    for (double& v : sum) v = (v + privacy::SampleGaussian(*rng_, sd)) / m_;
+    if (c_.dp_adaptive_quantile > 0) {
+      const double count_sd = CountNoiseStddev(c_, static_cast<int64_t>(m_));
+      const double b = (unclipped + privacy::SampleGaussian(*rng_, count_sd)) / m_;
+      clip_ = privacy::NextAdaptiveClipNorm(clip_, b, c_.dp_adaptive_quantile, c_.dp_adaptive_lr);
+    }
+    return sum;
+  }
+
   static std::unique_ptr<privacy::SecureRandom> MakeRandom(uint64_t seed) {
     if (seed == 0) return std::make_unique<privacy::SecureRandom>();
     std::array<uint8_t, privacy::SecureRandom::kSeedBytes> key{};
@@ -201,6 +254,7 @@ class DpFedAvg : public Strategy {
     return std::make_unique<privacy::SecureRandom>(key);
   }
   StrategyConfig c_;
+  double m_, scale_, update_z_, clip_;
   std::unique_ptr<privacy::SecureRandom> rng_;
 };
 
@@ -245,10 +299,26 @@ Status ValidateStrategyConfig(const StrategyConfig& c) {
   if (!(c.dp_noise_multiplier >= 0 && std::isfinite(c.dp_noise_multiplier)))
     return InvalidArgument("strategy.dp_noise_multiplier must be >= 0, got ",
                            c.dp_noise_multiplier);
+  if (!(c.dp_adaptive_quantile >= 0 && c.dp_adaptive_quantile < 1))
+    return InvalidArgument("strategy.dp_adaptive_quantile must be in [0, 1), got ",
+                           c.dp_adaptive_quantile);
+  if (!(c.dp_adaptive_lr > 0 && c.dp_adaptive_lr <= 10))
+    return InvalidArgument("strategy.dp_adaptive_lr must be in (0, 10], got ", c.dp_adaptive_lr);
+  if (!(c.dp_count_noise_stddev >= 0 && std::isfinite(c.dp_count_noise_stddev)))
+    return InvalidArgument("strategy.dp_count_noise_stddev must be >= 0, got ",
+                           c.dp_count_noise_stddev);
+  if (!(c.dp_quantization_scale >= 0 && std::isfinite(c.dp_quantization_scale)))
+    return InvalidArgument("strategy.dp_quantization_scale must be >= 0, got ",
+                           c.dp_quantization_scale);
+  if (!(c.dp_delta > 0 && c.dp_delta < 1))
+    return InvalidArgument("strategy.dp_delta must be in (0, 1), got ", c.dp_delta);
+  if (!(c.dp_target_epsilon >= 0 && std::isfinite(c.dp_target_epsilon)))
+    return InvalidArgument("strategy.dp_target_epsilon must be >= 0, got ", c.dp_target_epsilon);
   return Status::OK();
 }
 
-Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& c, int64_t num_params) {
+Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& c, int64_t num_params,
+                                               int64_t expected_clients) {
   PE_RETURN_IF_ERROR(ValidateStrategyConfig(c));
   if (num_params < 1) return InvalidArgument("num_params must be >= 1, got ", num_params);
   const size_t n = static_cast<size_t>(num_params);
@@ -267,8 +337,14 @@ Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& c, int64_t 
     s = std::make_unique<TrimmedMean>(c.trim_beta);
   else if (c.name == "krum")
     s = std::make_unique<Krum>(c.byzantine_f, 0, false);
-  else if (c.name == "dpfedavg")
-    s = std::make_unique<DpFedAvg>(c);
+  else if (c.name == "dpfedavg") {
+    if (expected_clients < 1)
+      return InvalidArgument("dpfedavg needs the expected clients per round (its fixed ",
+                             "denominator), got ", expected_clients);
+    PE_RETURN_IF_ERROR(ValidateDpTask(c, num_params, expected_clients));
+    PE_ASSIGN_OR_RETURN(double update_z, UpdateNoiseMultiplier(c, expected_clients));
+    s = std::make_unique<DpFedAvg>(c, num_params, expected_clients, update_z);
+  }
   else
     s = std::make_unique<Krum>(c.byzantine_f, c.multikrum_m, true);
   return s;

@@ -35,7 +35,10 @@ class Strategy {
 };
 
 Status ValidateStrategyConfig(const StrategyConfig& config);
-Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& config, int64_t num_params);
+// expected_clients (the task's clients_per_round) is dpfedavg's fixed denominator; the other
+// strategies ignore it.
+Result<std::unique_ptr<Strategy>> MakeStrategy(const StrategyConfig& config, int64_t num_params,
+                                               int64_t expected_clients = 0);
 
 // The names MakeStrategy accepts, for usage messages.
 const std::vector<std::string>& StrategyNames();

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "fl/dp.h"
 #include "fl/strategy.h"
 #include "privedge/federated.h"
 
@@ -102,6 +103,18 @@ const std::vector<Field>& Fields() {
           [](TaskConfig& c) -> int64_t& {
             return reinterpret_cast<int64_t&>(c.strategy.dp_noise_seed);
           }),
+      Text("strategy.dp_mode", [](TaskConfig& c) -> std::string& { return c.strategy.dp_mode; }),
+      Real("strategy.dp_adaptive_quantile",
+           [](TaskConfig& c) -> double& { return c.strategy.dp_adaptive_quantile; }),
+      Real("strategy.dp_adaptive_lr",
+           [](TaskConfig& c) -> double& { return c.strategy.dp_adaptive_lr; }),
+      Real("strategy.dp_count_noise_stddev",
+           [](TaskConfig& c) -> double& { return c.strategy.dp_count_noise_stddev; }),
+      Real("strategy.dp_quantization_scale",
+           [](TaskConfig& c) -> double& { return c.strategy.dp_quantization_scale; }),
+      Real("strategy.dp_delta", [](TaskConfig& c) -> double& { return c.strategy.dp_delta; }),
+      Real("strategy.dp_target_epsilon",
+           [](TaskConfig& c) -> double& { return c.strategy.dp_target_epsilon; }),
   };
   return fields;
 }
@@ -148,7 +161,9 @@ Status TaskConfig::Validate() const {
     return InvalidArgument("training.learning_rate must be > 0, got ", training.learning_rate);
   if (!(training.proximal_mu >= 0.0))
     return InvalidArgument("training.proximal_mu must be >= 0, got ", training.proximal_mu);
-  return ValidateStrategyConfig(strategy);
+  PE_RETURN_IF_ERROR(ValidateStrategyConfig(strategy));
+  if (strategy.name == "dpfedavg") return ValidateDpTask(strategy, num_params, clients_per_round);
+  return Status::OK();
 }
 
 std::string SerializeTaskConfig(const TaskConfig& config) {

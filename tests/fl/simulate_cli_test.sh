@@ -23,7 +23,22 @@ expect_output "dropout" "rejected.round_closed" $sim --seed 4 --plot none --drop
 
 expect_output "central dp reports epsilon" "epsilon " $sim --seed 4 --plot none --dp central --dp-noise 1
 expect_output "fedbuff" "test_acc%" $sim --seed 4 --plot none --async-buffer 2 --max-staleness 1
-expect_error "bad dp" "--dp supports central only" $sim --dp local
+expect_output "distributed dp" "differential privacy (distributed" \
+  $sim --seed 4 --plot none --dp distributed --noise-multiplier 1 --json "$tmp/d.json"
+grep -q '"mode": "distributed"' "$tmp/d.json" || fail "json lacks the dp block"
+# Epsilon after 2 rounds at q = 5/10, z = 1 is what `privacy epsilon` reports for the same.
+sim_eps=$(sed -n 's/.*"accounting_noise_multiplier": 1, "epsilon": \([0-9.]*\),.*/\1/p' "$tmp/d.json")
+pe_eps=$($pe privacy epsilon --sampling-rate 0.5 --noise-multiplier 1 --steps 2 --delta 1e-5 | sed -n 's/^epsilon: //p')
+awk -v a="$sim_eps" -v b="$pe_eps" 'BEGIN { exit !(a != "" && (a - b) * (a - b) < 1e-8 * b * b) }' ||
+  fail "simulate epsilon '$sim_eps' differs from privacy epsilon '$pe_eps'"
+expect_output "local dp" "per device" $sim --seed 4 --plot none --dp local --clip 0.5 --noise-multiplier 2
+expect_output "budget stop" "stopped: privacy budget" \
+  $sim --seed 4 --plot none --rounds 6 --dp central --noise-multiplier 1 --target-epsilon 4
+expect_output "adaptive clipping" "adaptive" $sim --seed 4 --plot none --dp central --adaptive-clip 0.5 --noise-multiplier 0.1
+expect_output "noise for a budget" "z = " $sim --seed 4 --plot none --dp central --target-epsilon 8
+expect_error "bad dp" "--dp expects central, local or distributed" $sim --dp foo
+expect_error "adaptive needs central" "adaptive clipping needs dp_mode central" \
+  $sim --dp local --adaptive-clip 0.5 --plot none
 expect_error "dp with another strategy" "aggregates with dpfedavg" $sim --dp central --strategy krum
 expect_error "bad partition" "partition must be iid" $sim --partition zipf --plot none
 expect_error "bad strategy" "unknown strategy 'fedsgd'" $sim --strategy fedsgd

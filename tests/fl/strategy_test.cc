@@ -14,7 +14,9 @@ ClientUpdate U(std::vector<float> delta, int64_t n = 1) {
 
 std::vector<float> Aggregated(const StrategyConfig& c, const std::vector<ClientUpdate>& updates,
                               std::vector<float> global) {
-  auto s = MakeStrategy(c, static_cast<int64_t>(global.size()));
+  // Every update expected: dpfedavg's fixed denominator is then the realized count.
+  auto s = MakeStrategy(c, static_cast<int64_t>(global.size()),
+                        static_cast<int64_t>(updates.size()));
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   Status st = (*s)->Aggregate(updates, global);
   EXPECT_TRUE(st.ok()) << st.ToString();

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include "fl/coordinator.h"
 #include "fl/device_runner.h"
+#include "fl/dp.h"
 #include "fl/sim/linear_model.h"
 
 namespace privedge::fl::sim {
@@ -70,6 +72,14 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   task.max_update_norm = config.max_update_norm;
   task.async_buffer_size = config.async_buffer_size;
   task.max_staleness = config.max_staleness;
+  const bool dp = config.strategy.name == "dpfedavg";
+  if (dp && config.async_buffer_size > 0)
+    return InvalidArgument("dpfedavg runs synchronous rounds only, not with an async buffer");
+  std::optional<PrivacyLedger> ledger;
+  if (dp) {
+    PE_RETURN_IF_ERROR(task.Validate());
+    PE_ASSIGN_OR_RETURN(ledger, PrivacyLedger::Create(task, config.clients));
+  }
   MemoryRoundStore store;
   int64_t now = 0;
   PE_ASSIGN_OR_RETURN(
@@ -90,6 +100,13 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
     if (is_attacker[i])
       t = std::make_unique<AttackTrainer>(
           std::move(t), config.attack == "scale" ? config.attack_scale : -config.attack_scale);
+    if (dp && config.strategy.dp_mode != "central") {  // the device adds its own noise
+      std::array<uint8_t, privacy::SecureRandom::kSeedBytes> key{};
+      for (auto& k : key) k = static_cast<uint8_t>(rng());
+      t = std::make_unique<DpDeviceTrainer>(std::move(t), task.strategy, task.num_params,
+                                            task.clients_per_round,
+                                            std::make_unique<privacy::SecureRandom>(key));
+    }
     trainers.push_back(std::move(t));
     runners.push_back(std::make_unique<DeviceRunner>(
         "device-" + std::to_string(i), *trainers.back(), DevicePolicy{}, BackoffConfig{}, rng()));
@@ -124,6 +141,12 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
     current.train_loss = m.train_loss;
     current.test_accuracy = e.accuracy;
     current.test_loss = e.loss;
+    if (ledger) {
+      PE_RETURN_IF_ERROR(ledger->RecordRound(m.participants));
+      PE_ASSIGN_OR_RETURN(current.epsilon, ledger->Epsilon());
+      const std::vector<float> state = coord->strategy().SaveState();
+      current.clip_norm = state.empty() ? config.strategy.dp_clip_norm : state[0];
+    }
     late_before = late_now;
     result.rounds.push_back(current);
     if (callbacks.round_done) callbacks.round_done(current);
@@ -184,6 +207,19 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
     }
   }
   while (coord->phase() == TaskPhase::kRunning) {
+    if (ledger) {
+      PE_ASSIGN_OR_RETURN(bool fits, ledger->NextRoundFits());
+      if (!fits) {
+        PE_ASSIGN_OR_RETURN(double spent, ledger->Epsilon());
+        result.budget_exhausted = true;
+        result.stop_reason = "privacy budget: round " + std::to_string(coord->round_state().round) +
+                             " would take epsilon above the target " +
+                             std::to_string(config.strategy.dp_target_epsilon) + " (spent " +
+                             std::to_string(spent) + " after " + std::to_string(ledger->rounds()) +
+                             " rounds); task stopped";
+        break;
+      }
+    }
     const size_t rounds_done = coord->metrics().size();
     // Devices that dropped out earlier resend when their backoff timer fires: too late.
     for (auto& runner : runners)
@@ -235,6 +271,10 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   result.final_model = coord->model().params;
   result.final_digest = coord->model().digest;
   result.task_failed = coord->phase() == TaskPhase::kFailed;
+  if (ledger) {
+    result.sampling_rate = ledger->sampling_rate();
+    result.accounting_noise_multiplier = ledger->accounting_noise_multiplier();
+  }
   return result;
 }
 

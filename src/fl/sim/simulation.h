@@ -13,6 +13,9 @@
 // fleet) multiply their honest delta by attack_scale ("scale") or by -attack_scale
 // ("signflip"). The whole run is a function of the config (seed included). With
 // async_buffer_size > 0 the run is asynchronous (FedBuff) instead; a "round" is an aggregation.
+// With strategy dpfedavg (synchronous only) devices privatize their deltas as the mode asks
+// (fl/dp.h), a PrivacyLedger reports epsilon after every round, and the run stops before a
+// round that would exceed strategy.dp_target_epsilon.
 #pragma once
 
 #include <functional>
@@ -59,6 +62,8 @@ struct SimulationRound {
   double train_loss = 0;
   double test_accuracy = 0;
   double test_loss = 0;
+  double epsilon = 0;    // dpfedavg: privacy spent after this round (at strategy.dp_delta)
+  double clip_norm = 0;  // dpfedavg: the clip norm for the next round (moves when adaptive)
 };
 
 struct SimulationResult {
@@ -67,6 +72,12 @@ struct SimulationResult {
   std::vector<float> final_model;
   std::string final_digest;
   bool task_failed = false;
+  // dpfedavg: the run ended before config.rounds because the next round would have exceeded
+  // the privacy budget; stop_reason says so with the figures.
+  bool budget_exhausted = false;
+  std::string stop_reason;
+  double sampling_rate = 0;                // dpfedavg: q used by the accountant
+  double accounting_noise_multiplier = 0;  // dpfedavg: z used by the accountant
 };
 
 struct SimulationCallbacks {
