@@ -485,4 +485,29 @@ Result<PublicKey> VerifyContainerFile(const std::string& path, const PublicKey* 
   return c.header.signer;
 }
 
+Result<OpenedContainer> OpenContainerWithPolicy(const std::string& path,
+                                                std::shared_ptr<Keystore> keystore,
+                                                const std::string& require_signed_by,
+                                                bool allow_unlocked_memory) {
+  ContainerOpenOptions open;
+  PublicKey required{};
+  if (!require_signed_by.empty()) {
+    auto key = LoadPublicKey(require_signed_by);
+    if (!key.ok()) return key.status().WithContext("required signer");
+    required = *key;
+    open.require_signed_by = &required;
+  }
+  if (!keystore) {
+    PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(path));
+    if (header.encrypted) {
+      auto opened = OpenKeystore(KeystoreOptions{});
+      if (!opened.ok()) return opened.status().WithContext(path + ": encrypted model: keystore");
+      keystore = std::move(opened).value();
+    }
+  }
+  open.keystore = keystore.get();
+  open.allow_unlocked_memory = allow_unlocked_memory;
+  return OpenContainerFile(path, open);
+}
+
 }  // namespace privedge

@@ -102,6 +102,14 @@ struct OpenedContainer {
 Result<OpenedContainer> OpenContainerFile(const std::string& path,
                                           const ContainerOpenOptions& options);
 
+// OpenContainerFile as Session::Load and TrainingSession use it: `require_signed_by` is a
+// public key file or 64 hex digits (empty: no requirement); with no `keystore`, an encrypted
+// container opens the device's default keystore (OpenKeystore with default options).
+Result<OpenedContainer> OpenContainerWithPolicy(const std::string& path,
+                                                std::shared_ptr<Keystore> keystore,
+                                                const std::string& require_signed_by,
+                                                bool allow_unlocked_memory);
+
 // Signs the container at `path` in place (atomically; an encrypted one stays ciphertext).
 // Refuses a container whose body does not match its content digest.
 Status SignContainerFile(const std::string& path, const SigningKey& key);

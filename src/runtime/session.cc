@@ -168,26 +168,9 @@ namespace {
 
 Result<std::unique_ptr<Session::Impl>> LoadContainer(const std::string& path,
                                                      const SessionOptions& options) {
-  ContainerOpenOptions open;
-  PublicKey required{};
-  if (!options.require_signed_by.empty()) {
-    auto key = LoadPublicKey(options.require_signed_by);
-    if (!key.ok()) return key.status().WithContext("required signer");
-    required = *key;
-    open.require_signed_by = &required;
-  }
-  std::shared_ptr<Keystore> keystore = options.keystore;
-  if (!keystore) {
-    PE_ASSIGN_OR_RETURN(ContainerHeader header, ReadContainerHeader(path));
-    if (header.encrypted) {
-      auto opened = OpenKeystore(KeystoreOptions{});
-      if (!opened.ok()) return opened.status().WithContext(path + ": encrypted model: keystore");
-      keystore = std::move(opened).value();
-    }
-  }
-  open.keystore = keystore.get();
-  open.allow_unlocked_memory = options.allow_unlocked_model_memory;
-  PE_ASSIGN_OR_RETURN(OpenedContainer c, OpenContainerFile(path, open));
+  PE_ASSIGN_OR_RETURN(OpenedContainer c,
+                      OpenContainerWithPolicy(path, options.keystore, options.require_signed_by,
+                                              options.allow_unlocked_model_memory));
   ContainerParseLimits limits;
   limits.max_tensor_bytes = options.max_tensor_bytes;
   auto model = ParseModel(c.body, c.owner, limits);
