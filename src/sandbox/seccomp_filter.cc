@@ -24,6 +24,9 @@ constexpr int kAllowed[] = {
     SCMP_SYS(madvise),
     SCMP_SYS(brk),
     SCMP_SYS(mremap),
+    // locked memory for decrypted weights (SecureBuffer: packed copies made at the first run)
+    SCMP_SYS(mlock),
+    SCMP_SYS(munlock),
     // threads and synchronization (OpenMP workers, futex-based locks)
     SCMP_SYS(futex),
     SCMP_SYS(set_robust_list),

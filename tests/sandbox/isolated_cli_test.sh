@@ -40,4 +40,16 @@ for m in "$bad"/*.onnx "$bad"/external/*.onnx; do
   expect_error "isolated bad model $rel" "$fragment" $pe run --isolated "$m"
 done
 
+# An encrypted container runs isolated too: its packed weights go to locked memory after the
+# filter is in place, and the outputs match the in-process run of the .onnx.
+models=$src/tests/data/models
+PRIVEDGE_HOME="$tmp/home" $pe keys init --keystore software > /dev/null 2>&1 || fail "keys init"
+PRIVEDGE_HOME="$tmp/home" $pe convert "$models/lstm.onnx" "$tmp/lstm.pmc" --encrypt > /dev/null 2>&1 \
+  || fail "convert --encrypt"
+$pe run "$models/lstm.onnx" "$models/lstm.input.npy" --output-dir "$tmp/enc_ref" > /dev/null 2>&1 || fail "run lstm"
+PRIVEDGE_HOME="$tmp/home" $pe run "$tmp/lstm.pmc" "$models/lstm.input.npy" --isolated \
+  --output-dir "$tmp/enc_iso" > /dev/null 2> "$tmp/err" || fail "isolated encrypted container: $(cat "$tmp/err")"
+for f in "$tmp"/enc_ref/*.npy; do
+  cmp -s "$f" "$tmp/enc_iso/$(basename "$f")" || fail "isolated encrypted output $(basename "$f") differs"
+done
 finish "isolated CLI"
