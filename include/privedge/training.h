@@ -193,6 +193,9 @@ class TrainingSession {
   // Replaces the parameters (e.g. with a new global model) and makes them the FedProx anchor
   // and the base of Delta(). Optimizer state is kept. Errors: wrong size, non-finite values.
   Status SetWeights(const std::vector<float>& weights);
+  // Forgets the optimizer state (momentum, Adam moments, step counter) as if the session were
+  // new: what a federated device does before training from a freshly received global model.
+  void ResetOptimizer();
   // Current weights minus the weights at creation or at the last SetWeights.
   std::vector<float> Delta() const;
 

@@ -19,8 +19,9 @@ namespace {
 constexpr const char* kUsage = R"(usage: privedge simulate [options]
 
 Federated learning with N virtual devices in one process (in-process transport), on the
-simulator's built-in linear model (softmax regression). Prints a table per round and writes a
-PNG plot of test accuracy per round.
+simulator's built-in linear model (softmax regression) or, with --model, on-device training of
+an ONNX classifier with TrainingSession. Prints a table per round and writes a PNG plot of test
+accuracy per round.
 
   --dataset fashion-mnist   the only dataset for now
   --data-dir DIR            where its *-idx?-ubyte.gz files are
@@ -31,6 +32,11 @@ PNG plot of test accuracy per round.
   --local-epochs E          local epochs (default 1)
   --batch B                 local batch size (default 10)
   --lr LR                   local learning rate (default 0.05)
+  --model FILE.onnx         train this ONNX classifier on the devices (input float32
+                            [N, 1, 28, 28], [N, 28, 28] or [N, 784]; logits [N, 10]),
+                            starting from its weights (default: the built-in linear model)
+  --momentum M              local SGD momentum with --model, reset each round (default 0)
+  --threads T               intra-op threads with --model (default 1)
   --partition P             iid | dirichlet:ALPHA | shards:K (default iid)
   --strategy NAME           fedavg fedprox fedadam fedyogi fedadagrad fedmedian trimmedmean
                             krum multikrum (default fedavg)
@@ -270,7 +276,10 @@ int SimulateCommand(int argc, char** argv) {
                   "delta",
                   "target-epsilon",
                   "adaptive-clip",
-                  "dp-quantization-scale"},
+                  "dp-quantization-scale",
+                  "model",
+                  "momentum",
+                  "threads"},
                  {"help"}, cmd, args))
     return 1;
   if (args.has("help")) {
@@ -284,7 +293,7 @@ int SimulateCommand(int argc, char** argv) {
 
   fl::sim::SimulationConfig config;
   config.training.learning_rate = 0.05;
-  int64_t seed = 1, train_limit = 0, test_limit = 0, byz_f = -1;
+  int64_t seed = 1, train_limit = 0, test_limit = 0, byz_f = -1, threads = 1;
   double mu = -1, server_lr = -1;
   if (!ParseIntOption(args, "clients", 1, 100000, config.clients, cmd) ||
       !ParseIntOption(args, "rounds", 1, 100000, config.rounds, cmd) ||
@@ -297,6 +306,8 @@ int SimulateCommand(int argc, char** argv) {
       !ParseIntOption(args, "train-limit", 1, 100000000, train_limit, cmd) ||
       !ParseIntOption(args, "test-limit", 1, 100000000, test_limit, cmd) ||
       !ParseIntOption(args, "seed", 0, INT64_MAX, seed, cmd) ||
+      !ParseIntOption(args, "threads", 1, 256, threads, cmd) ||
+      !ParseDouble(args, "momentum", 0, 0.999, config.momentum) ||
       !ParseDouble(args, "fraction", 1e-9, 1, config.fraction) ||
       !ParseDouble(args, "lr", 1e-9, 100, config.training.learning_rate) ||
       !ParseDouble(args, "mu", 0, 1e6, mu) ||
@@ -318,6 +329,9 @@ int SimulateCommand(int argc, char** argv) {
     return Fail(cmd, "--dp " + args.get("dp") + " aggregates with dpfedavg, not '" +
                          args.get("strategy") + "'");
   config.seed = static_cast<uint64_t>(seed);
+  config.model_path = args.get("model", "");
+  config.threads = static_cast<int>(threads);
+  if (args.has("model") && config.model_path.empty()) return Fail(cmd, "--model expects a file");
   config.partition = args.get("partition", "iid");
   config.attack = args.get("attack", "scale");
   config.strategy.name = args.get("strategy", dp ? "dpfedavg" : "fedavg");
@@ -358,8 +372,12 @@ int SimulateCommand(int argc, char** argv) {
       started = true;
       std::cerr << "simulate: " << config.clients << " devices, " << train->count << " training / "
                 << test->count << " test examples, " << config.strategy.name << ", partition "
-                << config.partition << ", linear model (" << fl::sim::LinearModelParams(*train)
-                << " parameters)\n";
+                << config.partition << ", "
+                << (config.model_path.empty()
+                        ? "linear model (" + std::to_string(fl::sim::LinearModelParams(*train)) +
+                              " parameters)"
+                        : "model " + config.model_path)
+                << "\n";
     }
     if (round != bar_round) {
       if (bar) bar->Finish();
@@ -422,6 +440,8 @@ int SimulateCommand(int argc, char** argv) {
        << ", \"local_epochs\": " << config.training.local_epochs
        << ", \"batch\": " << config.training.batch_size
        << ", \"lr\": " << config.training.learning_rate
+       << ", \"model\": " << JsonString(config.model_path.empty() ? "linear" : config.model_path)
+       << ", \"momentum\": " << config.momentum
        << ", \"partition\": " << JsonString(config.partition)
        << ", \"strategy\": " << JsonString(config.strategy.name)
        << ", \"dropout\": " << config.dropout << ", \"byzantine\": " << config.byzantine_fraction

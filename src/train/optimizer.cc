@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace privedge::train {
@@ -11,6 +12,12 @@ Optimizer::Optimizer(const OptimizerOptions& options, int64_t size) : options_(o
     first_.assign(size, 0.0f);
     second_.assign(size, 0.0f);
   }
+}
+
+void Optimizer::Reset() {
+  steps_ = 0;
+  std::fill(first_.begin(), first_.end(), 0.0f);
+  std::fill(second_.begin(), second_.end(), 0.0f);
 }
 
 void Optimizer::Step(float* w, float* g, int64_t size) {

@@ -15,6 +15,8 @@ class Optimizer {
   void Step(float* w, float* g, int64_t size);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
+  // Back to the state at construction: no steps taken, zero moments.
+  void Reset();
   float learning_rate() const { return options_.learning_rate; }
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
   OptimizerKind kind() const { return options_.kind; }

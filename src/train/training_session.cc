@@ -278,6 +278,8 @@ Status TrainingSession::SetWeights(const std::vector<float>& weights) {
   return Status::OK();
 }
 
+void TrainingSession::ResetOptimizer() { impl_->optimizer->Reset(); }
+
 std::vector<float> TrainingSession::Delta() const {
   std::vector<float> d(impl_->weights.size());
   for (size_t i = 0; i < d.size(); ++i) d[i] = impl_->weights[i] - impl_->anchor[i];

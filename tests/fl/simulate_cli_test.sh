@@ -48,6 +48,11 @@ expect_error "bad dataset" "fashion-mnist only" $pe simulate --dataset cifar10
 expect_error "missing data" "cannot open" $pe simulate --data-dir "$tmp/none"
 expect_error "too many shards" "shards:2 needs" $pe simulate --train-limit 3000 --test-limit 10 \
   --partition shards:2 --clients 2000 --plot none
+expect_error "missing model" "none.onnx" $sim --model "$tmp/none.onnx" --plot none
+expect_error "model input does not fit" "must be float32 [N, 784]" \
+  $sim --model "$2/tests/data/train/tiny.onnx" --plot none
+expect_error "bad momentum" "--momentum expects a number" $sim --momentum 1.5
+expect_error "bad threads" "threads" $sim --threads 0
 expect_output "help" "usage: privedge simulate" $pe simulate --help
 expect_output "listed in main usage" "simulate" $pe --help
 finish simulate

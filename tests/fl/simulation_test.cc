@@ -36,7 +36,7 @@ TEST(SimulationDataTest, ReadsFashionMnistAndRefusesBadFiles) {
   EXPECT_EQ(TrainData().dim, 784);
   EXPECT_EQ(TestData().count, 2000);
   auto missing = ReadFashionMnist("/nonexistent", true);
-  EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   // Labels as images: wrong magic.
   auto swapped = ReadIdxPair(std::string(kDir) + "/t10k-labels-idx1-ubyte.gz",
                              std::string(kDir) + "/t10k-labels-idx1-ubyte.gz");
@@ -59,9 +59,15 @@ TEST(SimulationDataTest, RefusesTruncatedAndInconsistentIdxFiles) {
   write_gz("lab.gz", {0, 0, 8, 1, 0, 0, 0, 2, 1, 2});
   auto truncated = ReadIdxPair(dir + "img.gz", dir + "lab.gz");
   ASSERT_FALSE(truncated.ok());
-  EXPECT_NE(truncated.status().message().find("header says 1000 images of 784 pixels"),
-            std::string::npos)
+  EXPECT_NE(truncated.status().message().find("img.gz: truncated IDX file"), std::string::npos)
       << truncated.status().message();
+  // Image and label counts disagree.
+  write_gz("lab1.gz", {0, 0, 8, 1, 0, 0, 0, 1, 1});
+  write_gz("img1.gz", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2, 3, 4});
+  auto mismatch = ReadIdxPair(dir + "img1.gz", dir + "lab1.gz");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("expected 2 labels"), std::string::npos)
+      << mismatch.status().message();
   // 2 images of 1x2 pixels, but a label of 12.
   write_gz("img2.gz", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2, 3, 4});
   write_gz("lab2.gz", {0, 0, 8, 1, 0, 0, 0, 2, 1, 12});
@@ -73,6 +79,8 @@ TEST(SimulationDataTest, RefusesTruncatedAndInconsistentIdxFiles) {
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_EQ(good->count, 2);
   EXPECT_EQ(good->dim, 2);
+  EXPECT_EQ(good->rows, 1);
+  EXPECT_EQ(good->cols, 2);
   EXPECT_EQ(good->pixels, (std::vector<uint8_t>{1, 2, 3, 4}));
 }
 

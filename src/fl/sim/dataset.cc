@@ -1,57 +1,37 @@
 #include "fl/sim/dataset.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdlib>
-#include <memory>
 #include <numeric>
 
+#include "privedge/dataset.h"
+
 namespace privedge::fl::sim {
-namespace {
-
-Result<std::vector<uint8_t>> ReadGzip(const std::string& path, size_t max_bytes) {
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> f(gzopen(path.c_str(), "rb"), gzclose);
-  if (!f) return IoError("cannot open '", path, "'");
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f.get(), buf, sizeof buf)) > 0) {
-    out.insert(out.end(), buf, buf + n);
-    if (out.size() > max_bytes)
-      return OutOfRange("'", path, "' inflates to more than ", max_bytes, " bytes");
-  }
-  if (n < 0) return IoError("'", path, "' is not a valid gzip stream");
-  return out;
-}
-
-uint32_t BigEndian32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-}  // namespace
 
 Result<Dataset> ReadIdxPair(const std::string& images_gz, const std::string& labels_gz,
                             int64_t limit) {
-  PE_ASSIGN_OR_RETURN(std::vector<uint8_t> img, ReadGzip(images_gz, size_t{1} << 30));
-  PE_ASSIGN_OR_RETURN(std::vector<uint8_t> lab, ReadGzip(labels_gz, size_t{1} << 28));
-  if (img.size() < 16 || BigEndian32(img.data()) != 0x803)
-    return InvalidArgument("'", images_gz, "': expected IDX3 unsigned-byte magic 0x00000803");
-  if (lab.size() < 8 || BigEndian32(lab.data()) != 0x801)
-    return InvalidArgument("'", labels_gz, "': expected IDX1 unsigned-byte magic 0x00000801");
-  const uint64_t n = BigEndian32(img.data() + 4);
-  const uint64_t dim = uint64_t{BigEndian32(img.data() + 8)} * BigEndian32(img.data() + 12);
-  if (dim == 0 || dim > (1u << 20) || img.size() - 16 != n * dim)
-    return InvalidArgument("'", images_gz, "': header says ", n, " images of ", dim,
-                           " pixels, file holds ", img.size() - 16, " pixel bytes");
-  if (BigEndian32(lab.data() + 4) != n || lab.size() - 8 != n)
-    return InvalidArgument("'", labels_gz, "': expected ", n, " labels, header says ",
-                           BigEndian32(lab.data() + 4), ", file holds ", lab.size() - 8);
+  PE_ASSIGN_OR_RETURN(Tensor img, ReadIdxFile(images_gz));
+  PE_ASSIGN_OR_RETURN(Tensor lab, ReadIdxFile(labels_gz));
+  if (img.dtype() != DType::kUInt8 || img.rank() != 3)
+    return InvalidArgument("'", images_gz, "': expected IDX3 unsigned-byte images, got rank ",
+                           img.rank(), " ", DTypeName(img.dtype()));
+  if (lab.dtype() != DType::kUInt8 || lab.rank() != 1)
+    return InvalidArgument("'", labels_gz, "': expected IDX1 unsigned-byte labels, got rank ",
+                           lab.rank(), " ", DTypeName(lab.dtype()));
+  const int64_t n = img.dim(0);
+  if (lab.dim(0) != n)
+    return InvalidArgument("'", labels_gz, "': expected ", n, " labels (one per image in '",
+                           images_gz, "'), got ", lab.dim(0));
   Dataset d;
-  d.count = static_cast<int64_t>(limit > 0 ? std::min<uint64_t>(n, limit) : n);
-  d.dim = static_cast<int64_t>(dim);
-  d.pixels.assign(img.begin() + 16, img.begin() + 16 + d.count * d.dim);
-  d.labels.assign(lab.begin() + 8, lab.begin() + 8 + d.count);
+  d.count = limit > 0 ? std::min(n, limit) : n;
+  d.rows = img.dim(1);
+  d.cols = img.dim(2);
+  d.dim = d.rows * d.cols;
+  if (d.dim == 0) return InvalidArgument("'", images_gz, "': images have no pixels");
+  const uint8_t* px = img.data<uint8_t>();
+  const uint8_t* lb = lab.data<uint8_t>();
+  d.pixels.assign(px, px + d.count * d.dim);
+  d.labels.assign(lb, lb + d.count);
   for (uint8_t l : d.labels)
     if (l >= d.num_classes)
       return InvalidArgument("'", labels_gz, "': label ", int{l}, " outside [0, ", d.num_classes,

@@ -1,8 +1,5 @@
-// The simulator's data: labelled 8-bit images, a minimal reader of gzipped IDX files, and the
-// partitions of a training set over virtual devices.
-//
-// The IDX reader is private to the simulator and the only file access under fl/; it is to be
-// replaced by the shared IDX loader when that lands.
+// The simulator's data: labelled 8-bit images read with the shared IDX loader
+// (privedge/dataset.h), and the partitions of a training set over virtual devices.
 #pragma once
 
 #include <cstdint>
@@ -16,14 +13,16 @@ namespace privedge::fl::sim {
 
 struct Dataset {
   int64_t count = 0;
-  int64_t dim = 0;  // pixels per example
+  int64_t rows = 0, cols = 0;  // image size
+  int64_t dim = 0;             // pixels per example: rows * cols
   int64_t num_classes = 10;
   std::vector<uint8_t> pixels;  // count * dim, row-major
   std::vector<uint8_t> labels;  // count, each < num_classes
 };
 
-// Reads images (IDX3, unsigned byte) and labels (IDX1) from gzipped files, at most `limit`
-// examples (0 = all). Errors name the file and the bad header field.
+// Reads images (IDX3, unsigned byte) and labels (IDX1), gzipped or not, at most `limit`
+// examples (0 = all). Errors (the shared loader's, or a wrong type, rank, count or label) name
+// the file.
 Result<Dataset> ReadIdxPair(const std::string& images_gz, const std::string& labels_gz,
                             int64_t limit = 0);
 

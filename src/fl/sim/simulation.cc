@@ -10,6 +10,7 @@
 #include "fl/device_runner.h"
 #include "fl/dp.h"
 #include "fl/sim/linear_model.h"
+#include "fl/sim/session_trainer.h"
 
 namespace privedge::fl::sim {
 namespace {
@@ -45,6 +46,10 @@ Status ValidateConfig(const SimulationConfig& c) {
     return InvalidArgument("attack must be scale or signflip, got '", c.attack, "'");
   if (!(c.attack_scale > 0 && std::isfinite(c.attack_scale)))
     return InvalidArgument("attack scale must be > 0, got ", c.attack_scale);
+  if (!(c.momentum >= 0 && c.momentum < 1))
+    return InvalidArgument("momentum must be in [0, 1), got ", c.momentum);
+  if (c.threads < 1 || c.threads > 256)
+    return InvalidArgument("threads must be in [1, 256], got ", c.threads);
   return Status::OK();
 }
 
@@ -56,10 +61,24 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   std::mt19937_64 rng(config.seed);
   PE_ASSIGN_OR_RETURN(auto parts, Partition(train, config.clients, config.partition, rng));
 
+  std::unique_ptr<SessionModel> session;
+  if (!config.model_path.empty()) {
+    SessionModelOptions options;
+    options.momentum = static_cast<float>(config.momentum);
+    options.proximal_mu = static_cast<float>(config.training.proximal_mu);
+    options.threads = config.threads;
+    PE_ASSIGN_OR_RETURN(session,
+                        SessionModel::Create(config.model_path, train.rows, train.cols, options));
+  }
+  auto evaluate = [&](std::span<const float> params) -> Result<Evaluation> {
+    if (session) return session->Evaluate(params, test);
+    return EvaluateLinearModel(params, test);
+  };
+
   TaskConfig task;
   task.task_id = "simulation";
-  task.model_id = "linear-softmax";
-  task.num_params = LinearModelParams(train);
+  task.model_id = session ? "onnx-session" : "linear-softmax";
+  task.num_params = session ? session->num_params() : LinearModelParams(train);
   task.training = config.training;
   task.strategy = config.strategy;
   task.rounds = config.rounds;
@@ -83,7 +102,10 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   MemoryRoundStore store;
   int64_t now = 0;
   PE_ASSIGN_OR_RETURN(
-      auto coord, Coordinator::Create(task, std::vector<float>(task.num_params, 0.0f), store, now));
+      auto coord, Coordinator::Create(task,
+                          session ? session->InitialWeights()
+                                  : std::vector<float>(task.num_params, 0.0f),
+                          store, now));
 
   std::vector<int64_t> order(config.clients);
   for (int64_t i = 0; i < config.clients; ++i) order[i] = i;
@@ -96,7 +118,11 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   std::vector<std::unique_ptr<LocalTrainer>> trainers;
   std::vector<std::unique_ptr<DeviceRunner>> runners;
   for (int64_t i = 0; i < config.clients; ++i) {
-    std::unique_ptr<LocalTrainer> t = std::make_unique<LinearModelTrainer>(train, parts[i], rng());
+    std::unique_ptr<LocalTrainer> t;
+    if (session)
+      t = std::make_unique<SessionTrainer>(*session, train, parts[i], rng());
+    else
+      t = std::make_unique<LinearModelTrainer>(train, parts[i], rng());
     if (is_attacker[i])
       t = std::make_unique<AttackTrainer>(
           std::move(t), config.attack == "scale" ? config.attack_scale : -config.attack_scale);
@@ -129,7 +155,7 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   // Evaluates the version the last aggregation produced and reports the round.
   auto record_round = [&]() -> Status {
     const RoundMetrics& m = coord->metrics().back();
-    const Evaluation e = EvaluateLinearModel(coord->model().params, test);
+    PE_ASSIGN_OR_RETURN(const Evaluation e, evaluate(coord->model().params));
     PE_RETURN_IF_ERROR(coord->RecordEvaluation(m.round, e.accuracy, e.loss));
     const int64_t late_now = coord->counter("rejected.round_closed");
     current.round = m.round;

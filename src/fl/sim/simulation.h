@@ -1,5 +1,6 @@
 // In-process federated simulation: one Coordinator and N virtual devices (DeviceRunner +
-// LinearModelTrainer), driven on a virtual clock with in-process message passing.
+// LinearModelTrainer, or SessionTrainer on an ONNX model), driven on a virtual clock with
+// in-process message passing.
 //
 //   SimulationConfig config;  config.clients = 100; config.fraction = 0.1; ...
 //   PE_ASSIGN_OR_RETURN(SimulationResult r, RunSimulation(config, train, test, callbacks));
@@ -48,6 +49,11 @@ struct SimulationConfig {
   // in flight) take 10-1000 virtual ms each, so updates arrive with varying staleness.
   int64_t async_buffer_size = 0;
   int64_t max_staleness = 10;
+  // On-device training of this ONNX classifier (TrainingSession, one shared by all devices,
+  // starting from the file's weights); empty: the built-in linear model from zero weights.
+  std::string model_path;
+  double momentum = 0.0;  // client SGD momentum with model_path (reset each local run)
+  int threads = 1;        // intra-op threads with model_path
 };
 
 struct SimulationRound {
