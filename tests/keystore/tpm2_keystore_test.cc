@@ -25,7 +25,7 @@ using privedge::testing::TempDir;
 
 std::vector<uint8_t> RandomKey(size_t n) {
   std::vector<uint8_t> key(n);
-  randombytes_buf(key.data(), key.size());
+  if (n > 0) randombytes_buf(key.data(), key.size());  // data() is null when n == 0
   return key;
 }
 
