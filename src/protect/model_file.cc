@@ -63,9 +63,14 @@ HeaderBytes EncodeHeader(const ContainerHeader& h) {
   memcpy(&b[kOffDigest], h.content_digest.data(), 32);
   memcpy(&b[kOffNonce], h.nonce_base.data(), 24);
   Store<uint32_t>(&b[kOffKeyIdLen], static_cast<uint32_t>(h.key_id.size()));
-  memcpy(&b[kOffKeyId], h.key_id.data(), std::min(h.key_id.size(), kMaxKeyId));
+  // memcpy with a null source is undefined even for 0 bytes (empty key id of a plain container).
+  if (!h.key_id.empty()) {
+    memcpy(&b[kOffKeyId], h.key_id.data(), std::min(h.key_id.size(), kMaxKeyId));
+  }
   Store<uint32_t>(&b[kOffWrappedLen], static_cast<uint32_t>(h.wrapped_key.size()));
-  memcpy(&b[kOffWrapped], h.wrapped_key.data(), std::min(h.wrapped_key.size(), kMaxWrapped));
+  if (!h.wrapped_key.empty()) {
+    memcpy(&b[kOffWrapped], h.wrapped_key.data(), std::min(h.wrapped_key.size(), kMaxWrapped));
+  }
   memcpy(&b[kOffSigner], h.signer.data(), 32);
   memcpy(&b[kOffSignature], h.signature.data(), 64);
   memcpy(&b[kOffHeaderMac], h.header_mac.data(), 32);
