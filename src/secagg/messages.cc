@@ -253,7 +253,7 @@ Status Decode(Reader& r, uint8_t type, Message& out) {
           std::memcpy(&v32, raw + 4 * i, 4);
           m.values[i] = v32;
         }
-      } else {
+      } else if (n > 0) {  // values.data() is null for an empty vector
         std::memcpy(m.values.data(), raw, size_t{n} * 8);
       }
       out = std::move(m);
