@@ -263,6 +263,11 @@ size_t ResidentBytes() {
 // Unloading gives the weights back to the OS: 48 weights of 1 MiB (mid-sized allocations that
 // glibc keeps in its heap unless trimmed).
 TEST_F(ModelCacheTest, UnloadReleasesMemory) {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's allocator keeps freed memory in quarantine, so RSS cannot show the release; the
+  // release build runs this test.
+  GTEST_SKIP() << "RSS after unload is not observable under AddressSanitizer's quarantine";
+#endif
   constexpr int64_t kFloats = 256 * 1024;
   constexpr int kWeights = 48;
   constexpr size_t kWeightBytes = size_t{kWeights} * kFloats * 4;
