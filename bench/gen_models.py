@@ -48,6 +48,7 @@ import torchvision
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 import gen_test_models as gtm  # noqa: E402  (calibrate_batchnorm, make_lstm, run_onnx_float64)
+from torch_models import MnistCnn  # noqa: E402
 
 OPSET = gtm.OPSET          # 13
 SEED = gtm.SEED
@@ -184,31 +185,10 @@ def make_mlp():
     return model, randn(1, 784, seed=208)
 
 
-class McMahanCnn(nn.Module):
-    """The MNIST CNN of McMahan et al. 2017 (FedAvg): 5x5 conv 32, 2x2 max pool, 5x5 conv 64,
-    2x2 max pool, fully connected 512 + ReLU, fully connected 10 (logits; the paper's softmax
-    is left to the loss). 'same' padding as in the TensorFlow Federated version, which gives the
-    paper's 1,663,370 parameters."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
-        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(7 * 7 * 64, 512)
-        self.fc2 = nn.Linear(512, 10)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        return self.fc2(torch.relu(self.fc1(x)))
-
-
 def make_mnist_cnn():
     torch.manual_seed(SEED)
-    model = McMahanCnn()
-    assert sum(p.numel() for p in model.parameters()) == 1_663_370
+    model = MnistCnn()
+    assert sum(p.numel() for p in model.parameters()) == MnistCnn.NUM_PARAMS
     model.eval()
     return model, randn(1, 1, 28, 28, seed=209)
 

@@ -28,6 +28,9 @@ import onnx
 import torch
 from torch import nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import MnistCnn, Mlp  # noqa: E402
+
 BATCH = 8
 STEPS = 20
 MASK64 = (1 << 64) - 1
@@ -71,33 +74,8 @@ def batch(model, step):
     return torch.from_numpy(x.reshape(shape)), torch.from_numpy(y)
 
 
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.fc2(torch.relu(self.fc1(x)))
-
-
-class Cnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
-        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
-        self.fc1 = nn.Linear(64 * 7 * 7, 512)
-        self.fc2 = nn.Linear(512, 10)
-
-    def forward(self, x):
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return self.fc2(torch.relu(self.fc1(x)))
-
-
 def make(model):
-    net = Mlp() if model == "mlp" else Cnn()
+    net = Mlp() if model == "mlp" else MnistCnn()
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(torch.from_numpy(init_values(name, tuple(p.shape)).reshape(p.shape)))
