@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "privedge/status.h"
@@ -190,6 +191,41 @@ Result<Dataset> LoadDataset(const std::string& features_path, const std::string&
 // The inputs are not modified.
 Result<Dataset> MakeDataset(const Tensor& features, const Tensor& labels,
                             const DatasetOptions& options = {});
+
+// ---------------------------------------------------------------------------------------------
+// Examples kept in a secure store (encrypted at rest with a device-bound key)
+// ---------------------------------------------------------------------------------------------
+//
+// A device that collects training data as it goes (keyboard text, health readings) keeps it in
+// a SecureStore silo, one encrypted record per example, and trains from the silo: the examples
+// are never written to disk in plaintext. Each record holds one example's features (the type
+// and shape they were collected with, e.g. uint8 [28, 28]) and its label (one number):
+//
+//   "PEX1" | feature type | label type | rank | 0 | rank x uint64 dims | features | label
+//
+// (types are ONNX TensorProto codes: float32, float64, uint8, int8, uint16, int16, int32 or
+// int64; everything little-endian). LoadDatasetFromStore decrypts the records, checks that
+// every one agrees with the first in types and shape, and applies MakeDataset's conversions
+// (scaling, normalization, label checks), so a silo trains exactly like the files it came from.
+// The decoded dataset lives in process memory only.
+//
+//   auto store = privedge::SecureStore::Open(dir, keystore, {.create_if_missing = true});
+//   PE_RETURN_IF_ERROR(privedge::AppendExamples(**store, "fashion", x, y));  // x [N,28,28] u8
+//   PE_ASSIGN_OR_RETURN(privedge::Dataset d, privedge::LoadDatasetFromStore(**store, "fashion"));
+
+class SecureStore;
+
+// Appends features [N, ...] and labels [N] as N records to `silo`, creating the silo when it
+// does not exist. Errors: N mismatch, unsupported types, an example above 64 MiB
+// (InvalidArgument); the store's own errors.
+Status AppendExamples(SecureStore& store, std::string_view silo, const Tensor& features,
+                      const Tensor& labels);
+
+// The examples of `silo` as a Dataset. Errors (each naming the silo and the record's position):
+// a record that is not an example, records disagreeing in types or shape, an empty silo
+// (InvalidArgument); more than options.limits.max_bytes of features (ResourceExhausted).
+Result<Dataset> LoadDatasetFromStore(SecureStore& store, std::string_view silo,
+                                     const DatasetOptions& options = {});
 
 // Per-index mean and (population) standard deviation of float32 features over axis 1 (or of
 // all elements when per_axis1 is false: one value each), for DatasetOptions::mean/stddev.

@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "cli/cli.h"
 #include "core/dispatch.h"
+#include "privedge/secure_store.h"
 #include "train/data/data_internal.h"
 
 namespace privedge::cli {
@@ -28,6 +30,15 @@ histogram.
                        when any of its cells is not a number)
   --delimiter C        CSV only: the cell separator (default ','; 'tab' for a tab)
   --max-bytes N        refuse files that decode to more than N bytes (default 1 GiB)
+
+usage: privedge dataset import STORE SILO --data FILE [--labels FILE] [options]
+
+Copies the examples of FILE (with their labels, from --labels or a CSV --label-column) into
+SILO of the secure store in directory STORE, one encrypted record per example, keeping their
+type and shape (see docs/datasets.md); creates the store, the silo and the device key when
+missing. `privedge train --store STORE --silo SILO` then trains from them. The CSV options
+and --max-bytes above apply, and the keystore options of `privedge keys`:
+  --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE
 )";
 
 // Classes beyond this many distinct values are not a classification label: print the range.
@@ -156,52 +167,97 @@ Result<Described> ReadDescribed(const std::string& path, const CsvOptions& csv,
   return d;
 }
 
+// FILE's features and, from --labels or a CSV label column, its labels (when there are any:
+// then checked to be [N] or [N, 1] with the features' N).
+struct Examples {
+  Described features;
+  Described labels;
+};
+
+Result<Examples> ReadExamples(const Args& args, const std::string& path,
+                              const DataLimits& limits) {
+  PE_ASSIGN_OR_RETURN(CsvOptions csv, CsvOptionsFromArgs(args));
+  Examples e;
+  PE_ASSIGN_OR_RETURN(e.features, ReadDescribed(path, csv, limits, &e.labels));
+  if (args.options.count("labels")) {
+    if (e.labels.tensor.defined())
+      return InvalidArgument(path, ": the CSV has a label column, so --labels is not allowed");
+    CsvOptions labels_csv = csv;  // the same header and delimiter, every column the label
+    labels_csv.label_name.clear();
+    labels_csv.has_label_index = false;
+    PE_ASSIGN_OR_RETURN(e.labels, ReadDescribed(args.get("labels"), labels_csv, limits, nullptr));
+  }
+  const Tensor& f = e.features.tensor;
+  if (e.labels.tensor.defined()) {
+    const Tensor& l = e.labels.tensor;
+    if (f.rank() == 0)
+      return InvalidArgument(path, ": features must have shape [N, ...], got a scalar");
+    const bool column = l.rank() == 1 || (l.rank() == 2 && l.dim(1) == 1);
+    if (!column)
+      return InvalidArgument(e.labels.path, ": labels must have shape [N], got ",
+                             ShapeToString(l.shape()));
+    if (l.dim(0) != f.dim(0))
+      return InvalidArgument("features '", path, "' have ", f.dim(0), " examples but labels '",
+                             e.labels.path, "' have ", l.dim(0));
+    if (l.rank() == 2) e.labels.tensor = l.Reshaped({l.dim(0)});
+  }
+  return e;
+}
+
+bool ParseLimits(const Args& args, const std::string& cmd, DataLimits& limits) {
+  int64_t max_bytes = int64_t{1} << 30;
+  if (!ParseIntOption(args, "max-bytes", 1, INT64_MAX, max_bytes, cmd)) return false;
+  limits.max_bytes = static_cast<uint64_t>(max_bytes);
+  return true;
+}
+
 int Inspect(const Args& args) {
   const std::string cmd = "dataset inspect";
   if (args.positional.size() != 2) return Fail(cmd, "expected exactly one FILE (see --help)");
-  int64_t max_bytes = int64_t{1} << 30;
-  if (!ParseIntOption(args, "max-bytes", 1, INT64_MAX, max_bytes, cmd)) return 1;
   DataLimits limits;
-  limits.max_bytes = static_cast<uint64_t>(max_bytes);
-  auto csv = CsvOptionsFromArgs(args);
-  if (!csv.ok()) return Fail(cmd, csv.status().message());
-
-  Described labels;
-  auto features = ReadDescribed(args.positional[1], *csv, limits, &labels);
-  if (!features.ok()) return Fail(cmd, features.status().message());
-  if (args.options.count("labels")) {
-    if (labels.tensor.defined())
-      return Fail(cmd,
-                  args.positional[1] + ": the CSV has a label column, so --labels is not allowed");
-    CsvOptions labels_csv = *csv;  // the same header and delimiter, every column the label
-    labels_csv.label_name.clear();
-    labels_csv.has_label_index = false;
-    auto read = ReadDescribed(args.get("labels"), labels_csv, limits, nullptr);
-    if (!read.ok()) return Fail(cmd, read.status().message());
-    labels = *read;
-  }
-  const Tensor& f = features->tensor;
-  if (labels.tensor.defined()) {
-    const Tensor& l = labels.tensor;
-    if (f.rank() == 0)
-      return Fail(cmd, features->path + ": features must have shape [N, ...], got a scalar");
-    const bool column = l.rank() == 1 || (l.rank() == 2 && l.dim(1) == 1);
-    if (!column)
-      return Fail(cmd,
-                  labels.path + ": labels must have shape [N], got " + ShapeToString(l.shape()));
-    if (l.dim(0) != f.dim(0))
-      return Fail(cmd, "features '" + features->path + "' have " + std::to_string(f.dim(0)) +
-                           " examples but labels '" + labels.path + "' have " +
-                           std::to_string(l.dim(0)));
-  }
-  std::vector<std::vector<std::string>> rows = {Row("features", *features)};
+  if (!ParseLimits(args, cmd, limits)) return 1;
+  auto examples = ReadExamples(args, args.positional[1], limits);
+  if (!examples.ok()) return Fail(cmd, examples.status().message());
+  const Described& features = examples->features;
+  const Described& labels = examples->labels;
+  std::vector<std::vector<std::string>> rows = {Row("features", features)};
   if (labels.tensor.defined()) rows.push_back(Row("labels", labels));
   PrintTable({"", "file", "format", "dtype", "shape", "examples", "min", "max", "mean"}, rows);
   if (labels.tensor.defined()) {
     PrintHistogram(labels.tensor);
-  } else if (f.rank() == 1) {
-    PrintHistogram(f);
+  } else if (features.tensor.rank() == 1) {
+    PrintHistogram(features.tensor);
   }
+  return 0;
+}
+
+int Import(const Args& args) {
+  const std::string cmd = "dataset import";
+  if (args.positional.size() != 3 || !args.has("data"))
+    return Fail(cmd, "expected STORE SILO --data FILE [--labels FILE] (see --help)");
+  DataLimits limits;
+  if (!ParseLimits(args, cmd, limits)) return 1;
+  auto examples = ReadExamples(args, args.get("data"), limits);
+  if (!examples.ok()) return Fail(cmd, examples.status().message());
+  if (!examples->labels.tensor.defined())
+    return Fail(cmd, args.get("data") + ": no labels: give --labels FILE or a CSV --label-column");
+  auto keystore = OpenKeystoreFromArgs(args, /*create_if_missing=*/true);
+  if (!keystore.ok()) return Fail(cmd, keystore.status().message());
+  SecureStoreOptions options;
+  options.create_if_missing = true;
+  auto store = SecureStore::Open(args.positional[1], *keystore, options);
+  if (!store.ok()) return Fail(cmd, store.status().message());
+  const std::string& silo = args.positional[2];
+  const Tensor& f = examples->features.tensor;
+  Status st = AppendExamples(**store, silo, f, examples->labels.tensor);
+  if (!st.ok()) return Fail(cmd, st.message());
+  auto count = (*store)->Count(silo);
+  if (!count.ok()) return Fail(cmd, count.status().message());
+  Shape example(f.shape().begin() + 1, f.shape().end());
+  std::cout << "imported " << f.dim(0) << " examples (" << DTypeName(f.dtype()) << " "
+            << ShapeToString(example) << ", " << DTypeName(examples->labels.tensor.dtype())
+            << " labels) into silo " << silo << " of " << args.positional[1] << ": " << *count
+            << " examples in the silo\n";
   return 0;
 }
 
@@ -209,17 +265,20 @@ int Inspect(const Args& args) {
 
 int DatasetCommand(int argc, char** argv) {
   Args args;
-  if (!ParseArgs(argc, argv, {"labels", "label-column", "header", "delimiter", "max-bytes"},
-                 {"help"}, "dataset", args))
-    return 1;
+  std::set<std::string> values = {"data", "labels", "label-column", "header", "delimiter",
+                                  "max-bytes"};
+  values.insert(KeystoreArgNames().begin(), KeystoreArgNames().end());
+  if (!ParseArgs(argc, argv, values, {"help"}, "dataset", args)) return 1;
   if (args.has("help")) {
     std::cout << kHelp;
     return 0;
   }
   if (args.positional.empty())
-    return Fail("dataset", "expected a subcommand: inspect (see --help)");
+    return Fail("dataset", "expected a subcommand: inspect or import (see --help)");
   if (args.positional[0] == "inspect") return Inspect(args);
-  return Fail("dataset", "unknown subcommand '" + args.positional[0] + "' (expected inspect)");
+  if (args.positional[0] == "import") return Import(args);
+  return Fail("dataset",
+              "unknown subcommand '" + args.positional[0] + "' (expected inspect or import)");
 }
 
 }  // namespace privedge::cli

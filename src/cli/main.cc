@@ -27,6 +27,8 @@ commands:
                      the device keystore that protects models and data at rest
   dataset inspect FILE [--labels FILE] [--label-column COL]
                      shape, type, value range and label histogram of IDX / .npy / CSV data
+  dataset import STORE SILO --data FILE [--labels FILE]
+                     keep training examples encrypted in a secure store silo
   store put|get|list|count|delete-silo DIR ...
                      encrypted per-silo records on the device (the secure store)
   simulate [--clients N] [--rounds R] [--fraction C] [--partition P] [--strategy NAME] ...
@@ -47,7 +49,8 @@ MODEL may be an .onnx file or a container; with a container, --require-signed PU
 unsigned or altered models, and --keystore-dir DIR names the keystore of encrypted ones.
   train MODEL --data FILE --labels FILE [--epochs E] [--batch B] [--lr LR] [--optimizer O]
         [--freeze PREFIX]... [--out FILE] [--delta FILE]
-                     train a model (.onnx or .pmc) on this device (IDX, CSV, .npy)
+                     train a model (.onnx or .pmc) on this device (IDX, CSV, .npy, or
+                     --store DIR --silo NAME: examples kept encrypted in the secure store)
   eval MODEL --data FILE --labels FILE
                      loss and accuracy of a model on labelled data
 

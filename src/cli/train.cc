@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "model/tensor_io.h"
 #include "privedge/dataset.h"
+#include "privedge/secure_store.h"
 #include "privedge/training.h"
 
 namespace privedge::cli {
@@ -28,6 +29,8 @@ reshaped to the model input's declared shape without the batch dimension when th
 it ([N, 28, 28] images feed a [batch, 1, 28, 28] input). Labels: class ids (integers, or whole
 floats) for cross-entropy; float targets otherwise, [N] or shaped like the output. A CSV --data
 may hold the labels in one column: --label-column NAME|INDEX instead of --labels.
+Or --store DIR --silo NAME: the examples `privedge dataset import` put in a silo of the
+encrypted secure store (the keystore options select the device key that opens it).
 
 data options:
   --no-scale          keep integer features as they are
@@ -61,6 +64,7 @@ options:
                       on S and e
   --threads N         intra-op threads (default 1)
   --test-data FILE --test-labels FILE   evaluate on these after every epoch
+  --test-silo NAME    evaluate on this silo of --store after every epoch
   --max-steps N       stop after N steps (for timing: --json reports the median step time)
   --checkpoint FILE   write a checkpoint after every epoch
   --resume            continue from --checkpoint when it exists (at the epoch it ended)
@@ -158,14 +162,32 @@ Result<DatasetOptions> DataOptions(const Args& args, LossKind loss, const Shape&
   return o;
 }
 
-// Loads --<data_key> and --<labels_key>.
+// The examples of silo --<silo_key> of the secure store --store.
+Result<Dataset> LoadSilo(const Args& args, const std::string& silo_key,
+                         const DatasetOptions& options) {
+  if (!args.has("store")) return InvalidArgument("--", silo_key, " needs --store DIR");
+  PE_ASSIGN_OR_RETURN(std::shared_ptr<Keystore> keystore,
+                      OpenKeystoreFromArgs(args, /*create_if_missing=*/false));
+  PE_ASSIGN_OR_RETURN(std::unique_ptr<SecureStore> store,
+                      SecureStore::Open(args.get("store"), std::move(keystore)));
+  return LoadDatasetFromStore(*store, args.get(silo_key), options);
+}
+
+// Loads --<data_key> and --<labels_key>, or the silo --<silo_key> of --store.
 Result<Dataset> LoadData(const Args& args, const std::string& data_key,
-                         const std::string& labels_key, const DatasetOptions& options,
-                         LossKind loss) {
+                         const std::string& labels_key, const std::string& silo_key,
+                         const DatasetOptions& options, LossKind loss) {
+  if (args.has(silo_key)) {
+    if (args.has(data_key) || args.has(labels_key))
+      return InvalidArgument("--", silo_key, " replaces --", data_key, " and --", labels_key,
+                             ": give one or the other");
+    return LoadSilo(args, silo_key, options);
+  }
   const std::string data = args.get(data_key), labels = args.get(labels_key);
   if (data.empty() || (labels.empty() && !args.has("label-column")))
     return InvalidArgument("--", data_key, " and --", labels_key,
-                           " are required (or --label-column with CSV data)");
+                           " are required (or --label-column with CSV data, or --store DIR --",
+                           silo_key, " NAME)");
   if (!labels.empty() && loss != LossKind::kSoftmaxCrossEntropy) {
     // Float targets shaped like the output ([N, K]): the dataset loader takes [N] labels only.
     auto y = ReadTensorData(labels, options.limits);
@@ -337,11 +359,11 @@ int Train(const Args& args) {
   auto model = Open(args, options, 32, cmd);
   if (!model.ok()) return Fail(cmd, model.status().message());
   Trainer& m = *model;
-  auto train = LoadData(args, "data", "labels", m.data_options, options.loss);
+  auto train = LoadData(args, "data", "labels", "silo", m.data_options, options.loss);
   if (!train.ok()) return Fail(cmd, train.status().message());
   std::optional<Dataset> test;
-  if (args.has("test-data")) {
-    auto t = LoadData(args, "test-data", "test-labels", m.data_options, options.loss);
+  if (args.has("test-data") || args.has("test-silo")) {
+    auto t = LoadData(args, "test-data", "test-labels", "test-silo", m.data_options, options.loss);
     if (!t.ok()) return Fail(cmd, t.status().message());
     test = std::move(*t);
   }
@@ -448,15 +470,17 @@ int Train(const Args& args) {
   return 0;
 }
 
-const std::set<std::string> kDataValueOptions = {"data",    "labels", "loss",   "batch",
-                                                 "threads", "mean",   "stddev", "label-column"};
+const std::set<std::string> kDataValueOptions = {"data",   "labels",       "loss",  "batch",
+                                                 "threads", "mean",        "stddev", "label-column",
+                                                 "store",  "silo"};
 
 }  // namespace
 
 int TrainCommand(int argc, char** argv) {
   std::set<std::string> values = WithModelOptions(KeystoreArgNames(), false);
   values.insert(kDataValueOptions.begin(), kDataValueOptions.end());
-  values.insert({"test-data", "test-labels", "epochs", "lr", "lr-schedule", "optimizer", "momentum",
+  values.insert({"test-data", "test-labels", "test-silo", "epochs", "lr", "lr-schedule",
+                 "optimizer", "momentum",
                  "weight-decay", "freeze", "fedprox-mu", "clip-norm", "seed", "out", "delta",
                  "max-steps", "checkpoint"});
   Args args;
@@ -489,7 +513,7 @@ int EvalCommand(int argc, char** argv) {
   TrainingOptions options;
   auto model = Open(args, options, 256, "eval");
   if (!model.ok()) return Fail("eval", model.status().message());
-  auto data = LoadData(args, "data", "labels", model->data_options, options.loss);
+  auto data = LoadData(args, "data", "labels", "silo", model->data_options, options.loss);
   if (!data.ok()) return Fail("eval", data.status().message());
   auto r = EvaluateAll(*model, *data);
   if (!r.ok()) return Fail("eval", r.status().message());

@@ -104,4 +104,33 @@ expect_output "eval encrypted trained" "accuracy 1.0000" $pe eval "$tmp/enc_trai
   --keystore-dir "$tmp/ks" --data $d/tiny_x.npy --labels $d/tiny_y.npy
 expect_error "encrypted container, other device" "" $pe eval "$tmp/enc.pmc" --keystore-dir "$tmp/ks_other" \
   --data $d/tiny_x.npy --labels $d/tiny_y.npy
+# Examples kept encrypted in a secure store silo train exactly like the files they came from.
+ks="--keystore software --keystore-dir $tmp/ks_store"
+expect_output "import" "imported 60 examples (uint8 [2,2], uint8 labels)" $pe dataset import \
+  "$tmp/store" tiny --data $d/tiny_u8.idx.gz --labels $d/tiny_y.idx $ks
+silo_common="$d/tiny.onnx --batch 8 --lr 0.1 --seed 3 --epochs 3 --json"
+$pe train $silo_common --data $d/tiny_u8.idx.gz --labels $d/tiny_y.idx > "$tmp/files.json" ||
+  fail "train from files"
+$pe train $silo_common --store "$tmp/store" --silo tiny --test-silo tiny $ks > "$tmp/silo.json" ||
+  fail "train from the silo: $(cat "$tmp/silo.json")"
+losses "$tmp/files.json" > "$tmp/want"
+losses "$tmp/silo.json" > "$tmp/got"
+[ -s "$tmp/want" ] && cmp -s "$tmp/want" "$tmp/got" ||
+  fail "silo losses $(cat "$tmp/got") differ from the files' $(cat "$tmp/want")"
+grep -q '"test_accuracy"' "$tmp/silo.json" || fail "--test-silo gave no test accuracy"
+expect_output "eval silo" "accuracy" $pe eval $d/tiny.onnx --store "$tmp/store" --silo tiny $ks
+expect_error "unknown silo" "nope" $pe train $silo_common --store "$tmp/store" --silo nope $ks
+expect_error "silo on another device" "" $pe train $silo_common --store "$tmp/store" --silo tiny \
+  --keystore software --keystore-dir "$tmp/ks_other"
+expect_error "silo and data" "give one or the other" $pe train $silo_common --store "$tmp/store" \
+  --silo tiny --data $d/tiny_x.npy $ks
+expect_error "silo without store" "--silo needs --store" $pe train $silo_common --silo tiny $ks
+expect_error "import without labels" "no labels" $pe dataset import "$tmp/store" t2 \
+  --data $d/tiny_u8.idx.gz $ks
+# Examples of another type and shape appended to the silo: refused when it is read, by position.
+$pe dataset import "$tmp/store" tiny --data $d/tiny_x.npy --labels $d/tiny_y.npy $ks > /dev/null ||
+  fail "second import"
+expect_error "mixed examples" "record 60: example is float32 [4]" $pe train $silo_common \
+  --store "$tmp/store" --silo tiny $ks
+
 finish "train/eval CLI"
