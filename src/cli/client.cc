@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <random>
 
 #include "cli/cli.h"
@@ -14,20 +17,30 @@
 namespace privedge::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: privedge client --server ADDR --data IMAGES --labels LABELS --insecure [options]
+constexpr const char* kUsage = R"(usage: privedge client --server ADDR --identity DIR --data IMAGES --labels LABELS [options]
+       privedge client --server ADDR --identity DIR --token TOKEN --ca FILE --device-id ID ...
+       privedge client --server ADDR --insecure --data IMAGES --labels LABELS [options]
 
 Takes part in the server's federated task: checks in, downloads the model when selected,
-trains the built-in linear model on the local data and sends only the delta. Retries with
-backoff while the server is unreachable; exits when the task is over. See docs/server.md.
+checks its signature, trains the built-in linear model on the local data and sends only the
+delta. Retries with backoff while the server is unreachable; exits when the task is over.
+Mutual TLS 1.3 by default: the first run enrolls with --token and --ca (the server's CA
+certificate, handed over with the token), keeping the device identity in DIR with its key
+sealed by the device keystore; later runs need only --identity. See docs/server.md.
 
   --server ADDR        host:port of privedge server
   --data IMAGES        IDX images (.gz), e.g. train-images-idx3-ubyte.gz
   --labels LABELS      IDX labels (.gz)
   --limit N            use the first N examples (default all)
   --offset N           skip the first N examples (default 0): gives devices distinct data
-  --device-id ID       this device's id (default: the host name)
+  --device-id ID       this device's id (default: the identity's, else the host name)
   --token TOKEN        enroll first with this one-time token (privedge server enroll-token)
-  --insecure           plaintext gRPC; required (TLS is not available in this build)
+  --ca FILE            with --token: the server's CA certificate to pin
+  --identity DIR       the device identity (certificate, sealed key, pinned keys)
+  --tls-name NAME      name to expect in the server certificate (default: the host of ADDR)
+  --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE, --tpm-tcti T
+                       the device keystore sealing the TLS key (see privedge keys)
+  --insecure           plaintext gRPC without TLS (trusted test networks only)
   --max-run-s S        give up after S seconds (default: run until the task ends)
   --poll-ms N          longest wait between check-ins (default 1000)
   --dropout P          test aid: with probability P a selected device goes silent for the
@@ -66,9 +79,11 @@ class DroppingTrainer : public fl::LocalTrainer {
 int ClientCommand(int argc, char** argv) {
   const std::string cmd = "client";
   Args args;
-  if (!ParseArgs(argc, argv,
-                 {"server", "data", "labels", "limit", "offset", "device-id", "token", "max-run-s",
-                  "poll-ms", "dropout"},
+  std::set<std::string> value_options = {
+      "server",    "data",    "labels",  "limit", "offset", "device-id", "token",
+      "max-run-s", "poll-ms", "dropout", "ca",    "identity", "tls-name"};
+  value_options.insert(KeystoreArgNames().begin(), KeystoreArgNames().end());
+  if (!ParseArgs(argc, argv, value_options,
                  {"insecure", "help", "require-idle", "require-charging", "require-unmetered",
                   "busy", "on-battery", "metered"},
                  cmd, args))
@@ -82,8 +97,13 @@ int ClientCommand(int argc, char** argv) {
   for (const char* required : {"server", "data", "labels"})
     if (!args.options.count(required))
       return Fail(cmd, std::string("--") + required + " is required");
-  if (!args.has("insecure"))
-    return Fail(cmd, "TLS is not available in this build; pass --insecure to use plaintext gRPC");
+  const bool insecure = args.has("insecure");
+  if (insecure && (args.options.count("ca") || args.options.count("identity")))
+    return Fail(cmd, "--insecure excludes --ca and --identity");
+  if (!insecure && !args.options.count("identity"))
+    return Fail(cmd, "--identity DIR is required (or --insecure for plaintext gRPC)");
+  if (!insecure && args.options.count("token") && !args.options.count("ca"))
+    return Fail(cmd, "enrolling over TLS needs --ca FILE (the server's CA certificate)");
   int64_t limit = 0, offset = 0, max_run_s = 0, poll_ms = 1000;
   if (!ParseIntOption(args, "limit", 1, int64_t{1} << 31, limit, cmd) ||
       !ParseIntOption(args, "offset", 0, int64_t{1} << 31, offset, cmd) ||
@@ -111,10 +131,28 @@ int ClientCommand(int argc, char** argv) {
 
   net::ClientOptions options;
   options.server = args.get("server");
+  options.insecure = insecure;
+  std::shared_ptr<Keystore> keystore;
+  if (!insecure) {
+    options.identity_dir = args.get("identity");
+    options.tls_server_name = args.get("tls-name");
+    Result<std::shared_ptr<Keystore>> ks = OpenKeystoreFromArgs(args, args.options.count("token"));
+    if (!ks.ok()) return Fail(cmd, ks.status().ToString());
+    keystore = *ks;
+    options.keystore = keystore.get();
+    if (args.options.count("ca")) {
+      std::ifstream in(args.get("ca"));
+      std::stringstream pem;
+      pem << in.rdbuf();
+      if (!in || pem.str().empty()) return Fail(cmd, "cannot read --ca '" + args.get("ca") + "'");
+      options.ca_cert_pem = pem.str();
+    }
+  }
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
-  options.device_id = args.get("device-id", host);
-  options.insecure = true;
+  // With an enrolled identity the device id comes from its certificate.
+  const bool enrolled = !insecure && !args.options.count("token");
+  options.device_id = args.get("device-id", enrolled ? "" : host);
   options.max_poll_ms = poll_ms;
   options.max_run_ms = max_run_s * 1000;
   options.policy.require_idle = args.has("require-idle");
@@ -138,7 +176,9 @@ int ClientCommand(int argc, char** argv) {
   Result<net::ClientReport> report = client.Run();
   if (!report.ok()) return Fail(cmd, report.status().ToString());
   for (const std::string& line : report->log) std::cout << line << "\n";
-  std::cout << options.device_id << ": " << report->updates_accepted << " updates accepted"
+  if (report->models_refused > 0)
+    std::cout << report->models_refused << " models refused (bad signature)" << std::endl;
+  std::cout << client.device_id() << ": " << report->updates_accepted << " updates accepted"
             << (report->task_done ? ", task over" : ", stopped (time limit)") << std::endl;
   return 0;
 }

@@ -1,3 +1,4 @@
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -69,6 +70,10 @@ void UsePassiveOpenMpWaiting(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // gRPC's threads may still be using OpenSSL (a reconnect to a server that went away) while
+  // the process exits: OpenSSL's atexit cleanup would free it under them. Must be OpenSSL's
+  // first initialization in the process.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
   privedge::RunIsolatedWorkerIfRequested(argc, argv);  // `run --isolated` starts us as its worker
   UsePassiveOpenMpWaiting(argv);
   // The TPM library logs expected failures (a missing TPM, a wrong context) to stderr; privedge

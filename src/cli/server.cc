@@ -12,22 +12,27 @@
 namespace privedge::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: privedge server --config FILE --state DIR --insecure [options]
+constexpr const char* kUsage = R"(usage: privedge server --config FILE --state DIR [options]
        privedge server enroll-token --state DIR [--count N]
 
-Runs the federated task of a task config file (see docs/federated.md) over gRPC until it
-finishes, keeping its state (SQLite) in DIR: a restarted server resumes the task and its
-current round. The initial model is all zeros. See docs/server.md.
+Runs the federated task of a task config file (see docs/federated.md) over gRPC with mutual
+TLS 1.3 until it finishes, keeping its state (SQLite) in DIR: a restarted server resumes the
+task and its current round. The initial model is all zeros. See docs/server.md.
 
   --config FILE     task config ("key = value" lines)
-  --state DIR       server state: server.db and enrollment tokens (created if missing)
+  --state DIR       server state: server.db, enrollment tokens, the CA (tls/) and the
+                    model-signing key (created if missing)
   --listen ADDR     host:port to listen on (default 127.0.0.1:7443; port 0 picks one)
-  --insecure        plaintext gRPC; required (TLS is not available in this build)
+  --tls-name NAME   a host name or IP address devices reach the server by (repeatable;
+                    127.0.0.1 and localhost are always in the certificate)
+  --cert-days N     validity of the device certificates issued (default 30)
+  --insecure        plaintext gRPC without TLS (trusted test networks only)
   --linger-ms N     keep answering this long after the task ends, so devices learn it
                     (default 3000)
 
-enroll-token prints N (default 1) new one-time tokens; a device presents one with
-`privedge client --token`.
+enroll-token prints N (default 1) new one-time tokens, one per line, and the path of the CA
+certificate on stderr (creating the CA on first use). Hand a device a token and that file:
+`privedge client --token TOKEN --ca FILE --identity DIR ...` enrolls it.
 )";
 
 int EnrollToken(int argc, char** argv) {
@@ -39,6 +44,9 @@ int EnrollToken(int argc, char** argv) {
   if (!args.options.count("state")) return Fail(cmd, "--state DIR is required");
   int64_t count = 1;
   if (!ParseIntOption(args, "count", 1, 10000, count, cmd)) return 1;
+  Result<net::CertificateAuthority> ca = net::CertificateAuthority::LoadOrCreate(args.get("state"));
+  if (!ca.ok()) return Fail(cmd, ca.status().ToString());
+  std::cerr << "CA certificate: " << ca->cert_path() << std::endl;
   for (int64_t i = 0; i < count; ++i) {
     Result<std::string> token = net::IssueEnrollmentToken(args.get("state"));
     if (!token.ok()) return Fail(cmd, token.status().ToString());
@@ -53,8 +61,8 @@ int ServerCommand(int argc, char** argv) {
   if (argc >= 1 && std::string(argv[0]) == "enroll-token") return EnrollToken(argc - 1, argv + 1);
   const std::string cmd = "server";
   Args args;
-  if (!ParseArgs(argc, argv, {"config", "state", "listen", "linger-ms"}, {"insecure", "help"}, cmd,
-                 args))
+  if (!ParseArgs(argc, argv, {"config", "state", "listen", "linger-ms", "tls-name", "cert-days"},
+                 {"insecure", "help"}, cmd, args))
     return 1;
   if (args.has("help")) {
     std::cout << kUsage;
@@ -64,11 +72,13 @@ int ServerCommand(int argc, char** argv) {
     return Fail(cmd, "unexpected argument '" + args.positional[0] + "'");
   if (!args.options.count("config")) return Fail(cmd, "--config FILE is required");
   if (!args.options.count("state")) return Fail(cmd, "--state DIR is required");
-  if (!args.has("insecure"))
-    return Fail(cmd, "TLS is not available in this build; pass --insecure to run plaintext gRPC "
-                     "(trusted networks only)");
   int64_t linger_ms = 3000;
-  if (!ParseIntOption(args, "linger-ms", 0, 3600000, linger_ms, cmd)) return 1;
+  net::ServerOptions options;
+  if (!ParseIntOption(args, "linger-ms", 0, 3600000, linger_ms, cmd) ||
+      !ParseIntOption(args, "cert-days", 1, 3650, options.device_cert_days, cmd))
+    return 1;
+  if (args.has("insecure") && args.options.count("tls-name"))
+    return Fail(cmd, "--tls-name and --insecure exclude each other");
 
   std::ifstream in(args.get("config"));
   if (!in) return Fail(cmd, "cannot read config '" + args.get("config") + "'");
@@ -77,14 +87,17 @@ int ServerCommand(int argc, char** argv) {
   Result<fl::TaskConfig> task = fl::ParseTaskConfig(text.str());
   if (!task.ok()) return Fail(cmd, args.get("config") + ": " + task.status().ToString());
 
-  net::ServerOptions options;
   options.listen = args.get("listen", options.listen);
   options.state_dir = args.get("state");
-  options.insecure = true;
+  options.insecure = args.has("insecure");
+  options.tls_names = args.get_all("tls-name");
   Result<std::unique_ptr<net::FederatedServer>> server = net::FederatedServer::Start(*task, options);
   if (!server.ok()) return Fail(cmd, server.status().ToString());
   std::cout << "listening on port " << (*server)->port() << " (task '" << task->task_id
-            << "', state " << options.state_dir << ", insecure)" << std::endl;
+            << "', state " << options.state_dir << ", "
+            << (options.insecure ? "insecure plaintext"
+                                 : "mutual TLS 1.3, CA " + options.state_dir + "/tls/ca.crt")
+            << ")" << std::endl;
 
   (*server)->WaitUntilDone();
   std::this_thread::sleep_for(std::chrono::milliseconds(linger_ms));

@@ -4,8 +4,12 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
+#include "net/device_identity.h"
+#include "net/model_signature.h"
+#include "net/tls.h"
 #include "privedge/v1/federated.grpc.pb.h"
 
 namespace privedge::net {
@@ -35,33 +39,77 @@ std::string Describe(const grpc::Status& s) {
 struct FederatedClient::Wire {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Federated::Stub> stub;
+  bool with_identity = false;
   void Deadline(grpc::ClientContext& ctx, int64_t ms) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
   }
 };
 
 FederatedClient::FederatedClient(ClientOptions options, fl::LocalTrainer& trainer)
-    : options_(std::move(options)), trainer_(trainer), wire_(std::make_unique<Wire>()) {
+    : options_(std::move(options)), trainer_(trainer), wire_(std::make_unique<Wire>()) {}
+
+FederatedClient::~FederatedClient() = default;
+
+// Insecure: a plaintext channel. TLS: a channel that pins the CA; with the identity (loaded
+// from identity_dir when `with_identity`) it also presents the device certificate.
+Status FederatedClient::Connect(bool with_identity) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   // Reconnect quickly after the server comes back (defaults back off up to two minutes).
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  wire_->channel =
-      grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
+  if (!options_.insecure) {
+    PE_RETURN_IF_ERROR(RequireTls13ForProcess());
+    grpc::SslCredentialsOptions ssl;
+    if (with_identity) {
+      if (options_.keystore == nullptr || options_.identity_dir.empty())
+        return InvalidArgument("TLS needs a keystore and an identity directory");
+      PE_ASSIGN_OR_RETURN(DeviceIdentity id,
+                          LoadDeviceIdentity(options_.identity_dir, *options_.keystore));
+      if (!options_.device_id.empty() && options_.device_id != id.device_id)
+        return InvalidArgument("the identity in '", options_.identity_dir, "' is device '",
+                               id.device_id, "', not '", options_.device_id, "'");
+      options_.device_id = id.device_id;
+      if (!options_.model_key) options_.model_key = id.model_key;
+      PE_ASSIGN_OR_RETURN(SecureBuffer key_pem, PrivateKeyPem(id.key_seed.span()));
+      ssl.pem_root_certs = id.ca_cert_pem;
+      ssl.pem_cert_chain = id.cert_pem;
+      ssl.pem_private_key.assign(reinterpret_cast<const char*>(key_pem.data()), key_pem.size());
+    } else {
+      if (options_.ca_cert_pem.empty())
+        return InvalidArgument("enrolling over TLS needs the server's CA certificate (--ca)");
+      ssl.pem_root_certs = options_.ca_cert_pem;
+    }
+    credentials = grpc::SslCredentials(ssl);
+    // gRPC holds its own copy now.
+    sodium_memzero(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+    if (!options_.tls_server_name.empty())
+      args.SetSslTargetNameOverride(options_.tls_server_name);
+  }
+  wire_->channel = grpc::CreateCustomChannel(options_.server, credentials, args);
   wire_->stub = v1::Federated::NewStub(wire_->channel);
+  wire_->with_identity = with_identity;
+  return Status::OK();
 }
 
-FederatedClient::~FederatedClient() = default;
-
 Status FederatedClient::Enroll(const std::string& token) {
-  if (!options_.insecure)
-    return InvalidArgument("TLS is not available in this build: use an insecure channel");
+  SecureBuffer seed;
   v1::EnrollRequest req;
   req.set_protocol_version(kProtocolVersion);
   req.set_token(token);
   req.set_device_id(options_.device_id);
+  if (!options_.insecure) {
+    if (options_.keystore == nullptr || options_.identity_dir.empty())
+      return InvalidArgument("TLS enrollment needs a keystore and an identity directory");
+    if (HasDeviceIdentity(options_.identity_dir))
+      return InvalidArgument("'", options_.identity_dir, "' already holds an enrolled identity");
+    PE_ASSIGN_OR_RETURN(seed, NewKeySeed());
+    PE_ASSIGN_OR_RETURN(std::string csr, MakeCsr(seed.span(), options_.device_id));
+    req.set_csr_pem(csr);
+  }
+  PE_RETURN_IF_ERROR(Connect(false));
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   wire_->Deadline(ctx, options_.rpc_timeout_ms);
@@ -72,12 +120,32 @@ Status FederatedClient::Enroll(const std::string& token) {
                             "': ", s.error_message());
   if (!s.ok())
     return IoError("enrollment at '", options_.server, "' failed (", Describe(s), ")");
-  return Status::OK();
+  if (resp.model_signing_key().size() != 32)
+    return InvalidArgument("server sent a model-signing key of ", resp.model_signing_key().size(),
+                           " bytes, expected 32");
+  PublicKey model_key;
+  std::memcpy(model_key.data(), resp.model_signing_key().data(), model_key.size());
+  if (options_.insecure) return Status::OK();
+
+  // Trust only the pinned CA, never the copy the server sent.
+  PE_ASSIGN_OR_RETURN(CertInfo cert,
+                      CheckCert(resp.device_cert_pem(), options_.ca_cert_pem, CertUse::kClient));
+  PE_ASSIGN_OR_RETURN(std::string pub, PublicKeyOfSeed(seed.span()));
+  if (cert.common_name != options_.device_id || cert.public_key != pub)
+    return InvalidArgument("server issued a certificate for '", cert.common_name,
+                           "' or another key, expected '", options_.device_id, "'");
+  DeviceIdentity id;
+  id.device_id = options_.device_id;
+  id.cert_pem = resp.device_cert_pem();
+  id.ca_cert_pem = options_.ca_cert_pem;
+  id.model_key = model_key;
+  id.key_seed = std::move(seed);
+  return SaveDeviceIdentity(options_.identity_dir, *options_.keystore, id);
 }
 
 Result<ClientReport> FederatedClient::Run() {
-  if (!options_.insecure)
-    return InvalidArgument("TLS is not available in this build: use an insecure channel");
+  if (!wire_->stub || (!options_.insecure && !wire_->with_identity))
+    PE_RETURN_IF_ERROR(Connect(!options_.insecure));
   uint64_t seed = options_.seed;
   if (seed == 0) {
     if (sodium_init() < 0) return Internal("libsodium failed to initialize");
@@ -87,9 +155,11 @@ Result<ClientReport> FederatedClient::Run() {
   ClientReport report;
   const int64_t start = SteadyMs();
   int64_t not_before = 0;
+  std::vector<std::string> refusals;
   auto finish = [&] {
     report.updates_accepted = runner.updates_accepted();
     report.log = runner.log();
+    report.log.insert(report.log.end(), refusals.begin(), refusals.end());
   };
 
   while (true) {
@@ -111,6 +181,12 @@ Result<ClientReport> FederatedClient::Run() {
       grpc::ClientContext ctx;
       wire_->Deadline(ctx, options_.rpc_timeout_ms);
       grpc::Status s = wire_->stub->CheckIn(&ctx, req, &resp);
+      if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+          s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        finish();
+        return PermissionDenied("server refused device '", options_.device_id,
+                                "': ", s.error_message());
+      }
       if (!s.ok()) {
         runner.OnCheckInFailed(SteadyMs());
         continue;
@@ -140,7 +216,18 @@ Result<ClientReport> FederatedClient::Run() {
                                                          resp.training().batch_size(),
                                                          resp.training().learning_rate(),
                                                          resp.training().proximal_mu()}};
-        Status got = FetchModel(resp.task_id(), resp.base_version(), resp.num_params(), model);
+        Status got = Status::OK();
+        if (options_.model_key)
+          got = VerifyModel(*options_.model_key, resp.task_id(), resp.base_version(),
+                            resp.model_digest(), resp.model_signature());
+        if (!got.ok()) {
+          ++report.models_refused;
+          if (refusals.size() < 20) refusals.push_back("refused model: " + got.message());
+          not_before = SteadyMs() + options_.max_poll_ms;
+        } else {
+          got = FetchModel(resp.task_id(), resp.base_version(), resp.num_params(),
+                           resp.model_digest(), resp.model_signature(), model);
+        }
         if (!got.ok()) {
           runner.OnCheckInFailed(SteadyMs());
           continue;
@@ -182,7 +269,8 @@ Result<ClientReport> FederatedClient::Run() {
 }
 
 Status FederatedClient::FetchModel(const std::string& task_id, int64_t version,
-                                   int64_t num_params, std::vector<float>& out) {
+                                   int64_t num_params, const std::string& digest,
+                                   const std::string& signature, std::vector<float>& out) {
   if (num_params < 1 || num_params > options_.max_model_params)
     return InvalidArgument("server announced ", num_params, " parameters, allowed 1-",
                            options_.max_model_params);
@@ -199,12 +287,14 @@ Status FederatedClient::FetchModel(const std::string& task_id, int64_t version,
   v1::ModelChunk chunk;
   while (reader->Read(&chunk)) {
     if (chunk.version() != version || chunk.num_params() != num_params ||
+        chunk.digest() != digest || (options_.model_key && chunk.model_signature() != signature) ||
         chunk.offset() != static_cast<int64_t>(out.size()) ||
         chunk.values_size() > num_params - static_cast<int64_t>(out.size())) {
       ctx.TryCancel();
       reader->Finish();
-      return InvalidArgument("model chunk at offset ", chunk.offset(), " does not fit version ",
-                             version, " of ", num_params, " parameters");
+      return InvalidArgument("model chunk at offset ", chunk.offset(),
+                             " does not match version ", version, " of ", num_params,
+                             " parameters (size, offset, digest or signature)");
     }
     out.insert(out.end(), chunk.values().begin(), chunk.values().end());
   }

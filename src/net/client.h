@@ -5,10 +5,24 @@
 //   net::ClientOptions opts;
 //   opts.server = "127.0.0.1:7443";
 //   opts.device_id = "phone-17";
-//   opts.insecure = true;
+//   opts.ca_cert_pem = <the server's ca.crt, given out of band with the token>;
+//   opts.identity_dir = "/data/privedge/fl";    // net/device_identity.h
+//   opts.keystore = keystore.get();              // seals the device's TLS key
 //   net::FederatedClient client(opts, trainer);
 //   PE_RETURN_IF_ERROR(client.Enroll(token));   // once, with a token from the server's admin
 //   PE_ASSIGN_OR_RETURN(net::ClientReport report, client.Run());
+//
+// TLS (the default; `insecure` gives plaintext gRPC): Enroll makes a fresh Ed25519 key, sends
+// a CSR over a TLS 1.3 channel that authenticates the server against the pinned CA only, checks
+// the certificate it gets back (issued by the pinned CA, for this device id and key) and saves
+// the identity, the key sealed by the Keystore. Run loads the identity (enrolling is needed
+// once per identity directory) and makes every RPC over mutual TLS 1.3 with it.
+//
+// Models: the client refuses a model whose signature (CheckInResponse.model_signature) does
+// not verify with the pinned model-signing key (from the identity, or options.model_key), and
+// model chunks that do not repeat that signature and digest; it counts the refusal, logs it and
+// checks in again after a poll interval. Insecure clients without options.model_key do not
+// check signatures.
 //
 // Run loops until the server says the task is over (finished or failed), the server refuses the
 // device as unknown (an error), or options.max_run_ms passes. An unreachable server is retried
@@ -20,10 +34,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "crypto/signing.h"
 #include "fl/device_runner.h"
+#include "privedge/keystore.h"
 #include "privedge/federated.h"
 #include "privedge/status.h"
 
@@ -32,7 +49,14 @@ namespace privedge::net {
 struct ClientOptions {
   std::string server;
   std::string device_id;
-  bool insecure = false;        // must be true: TLS is not implemented in this build
+  bool insecure = false;        // plaintext gRPC instead of mutual TLS 1.3
+  // TLS: the CA certificate to pin at enrollment (PEM), where the identity lives, and the
+  // keystore that seals its key. After enrollment only identity_dir and keystore are needed.
+  std::string ca_cert_pem;
+  std::string identity_dir;
+  Keystore* keystore = nullptr;  // not owned; outlives the client
+  std::string tls_server_name;  // name checked in the server certificate (default: the host)
+  std::optional<PublicKey> model_key;  // pinned model-signing key (TLS: from the identity)
   int64_t rpc_timeout_ms = 10000;
   int64_t max_poll_ms = 1000;   // cap on the wait between check-ins the server asks for
   int64_t max_run_ms = 0;       // 0: no limit
@@ -45,6 +69,7 @@ struct ClientOptions {
 
 struct ClientReport {
   int64_t updates_accepted = 0;
+  int64_t models_refused = 0;  // bad or missing model signatures
   bool task_done = false;
   std::vector<std::string> log;  // the runner's notable events
 };
@@ -57,10 +82,14 @@ class FederatedClient {
   // Presents a one-time enrollment token; PermissionDenied when the server refuses it.
   Status Enroll(const std::string& token);
   Result<ClientReport> Run();
+  // The device id (with TLS, from the identity once Run has loaded it).
+  const std::string& device_id() const { return options_.device_id; }
 
  private:
   struct Wire;
+  Status Connect(bool with_identity);
   Status FetchModel(const std::string& task_id, int64_t version, int64_t num_params,
+                    const std::string& digest, const std::string& signature,
                     std::vector<float>& out);
   ClientOptions options_;
   fl::LocalTrainer& trainer_;

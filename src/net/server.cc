@@ -9,7 +9,11 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
+#include "net/ca.h"
+#include "net/model_signature.h"
+#include "net/tls.h"
 #include "privedge/v1/federated.grpc.pb.h"
 #include "store/sqlite_round_store.h"
 
@@ -88,23 +92,59 @@ class FederatedServer::Service final : public v1::Federated::Service {
     if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
     if (!ValidId(req->device_id()))
       return Bad("device id must be 1-128 characters of [A-Za-z0-9_.:-]");
-    if (req->token().size() != 64)
+    if (req->token().size() != 64) {
+      Count("enroll_refused.token");
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "malformed enrollment token");
+    }
+    std::optional<CsrInfo> csr;
+    if (s_.ca_) {
+      Result<CsrInfo> parsed = ParseCsr(req->csr_pem());
+      if (parsed.ok() && parsed->common_name != req->device_id())
+        parsed = InvalidArgument("certificate request is for '", parsed->common_name,
+                                 "', the enrollment for '", req->device_id(), "'");
+      if (!parsed.ok()) {
+        Count("enroll_refused.csr");
+        return Bad(parsed.status().message());
+      }
+      if (s_.ca_->HasDeviceCert(req->device_id())) {
+        Count("enroll_refused.already_enrolled");
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            "device '" + req->device_id() + "' is already enrolled");
+      }
+      csr = std::move(*parsed);
+    }
     // unlink is atomic: exactly one Enroll consumes a token.
-    if (unlink(TokenFile(s_.state_dir_, req->token()).c_str()) != 0)
+    if (unlink(TokenFile(s_.state_dir_, req->token()).c_str()) != 0) {
+      Count("enroll_refused.token");
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "enrollment token unknown or already used");
+    }
+    if (csr) {
+      Result<std::string> cert =
+          s_.ca_->IssueDeviceCert(*csr, req->device_id(), s_.options_.device_cert_days);
+      if (!cert.ok() && cert.status().code() == StatusCode::kPermissionDenied) {
+        Count("enroll_refused.already_enrolled");  // a concurrent enrollment of the same id
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, cert.status().message());
+      }
+      if (!cert.ok()) return FromStatus(cert.status());
+      resp->set_device_cert_pem(*cert);
+      resp->set_ca_cert_pem(s_.ca_->cert_pem());
+    }
+    const PublicKey& pub = s_.model_key_->public_key();
+    resp->set_model_signing_key(std::string(pub.begin(), pub.end()));
     std::lock_guard<std::mutex> lock(s_.mu_);
     Status st = s_.coord_->EnrollDevice(req->device_id());
     if (!st.ok()) return FromStatus(st);
+    ++s_.transport_counters_["enroll.accepted"];
     resp->set_device_id(req->device_id());
     resp->set_task_id(s_.coord_->config().task_id);
     return grpc::Status::OK;
   }
 
-  grpc::Status CheckIn(grpc::ServerContext*, const v1::CheckInRequest* req,
+  grpc::Status CheckIn(grpc::ServerContext* ctx, const v1::CheckInRequest* req,
                        v1::CheckInResponse* resp) override {
     if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    if (grpc::Status auth = Authorize(ctx, req->device_id()); !auth.ok()) return auth;
     std::lock_guard<std::mutex> lock(s_.mu_);
     Result<fl::CheckInResponse> r = s_.coord_->CheckIn(req->device_id(), NowMs());
     s_.NotifyIfDone();
@@ -121,6 +161,8 @@ class FederatedServer::Service final : public v1::Federated::Service {
       resp->set_device_id(a.device_id);
       resp->set_base_version(a.base_version);
       resp->set_model_digest(a.model_digest);
+      const Signature sig = SignModel(*s_.model_key_, a.task_id, a.base_version, a.model_digest);
+      resp->set_model_signature(std::string(sig.begin(), sig.end()));
       resp->set_num_params(s_.coord_->config().num_params);
       v1::TrainingConfig* t = resp->mutable_training();
       t->set_local_epochs(a.training.local_epochs);
@@ -131,9 +173,10 @@ class FederatedServer::Service final : public v1::Federated::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetModel(grpc::ServerContext*, const v1::GetModelRequest* req,
+  grpc::Status GetModel(grpc::ServerContext* ctx, const v1::GetModelRequest* req,
                         grpc::ServerWriter<v1::ModelChunk>* writer) override {
     if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    if (grpc::Status auth = Authorize(ctx, req->device_id()); !auth.ok()) return auth;
     fl::StoredModel model;
     {
       std::lock_guard<std::mutex> lock(s_.mu_);
@@ -149,6 +192,7 @@ class FederatedServer::Service final : public v1::Federated::Service {
       }
     }
     const int64_t n = static_cast<int64_t>(model.params.size());
+    const Signature sig = SignModel(*s_.model_key_, req->task_id(), model.version, model.digest);
     const int64_t chunk = std::max<int64_t>(1, s_.options_.model_chunk_floats);
     for (int64_t off = 0; off == 0 || off < n; off += chunk) {
       v1::ModelChunk c;
@@ -156,6 +200,7 @@ class FederatedServer::Service final : public v1::Federated::Service {
       c.set_digest(model.digest);
       c.set_num_params(n);
       c.set_offset(off);
+      c.set_model_signature(std::string(sig.begin(), sig.end()));
       const int64_t end = std::min(n, off + chunk);
       c.mutable_values()->Add(model.params.begin() + off, model.params.begin() + end);
       if (!writer->Write(c)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -164,9 +209,10 @@ class FederatedServer::Service final : public v1::Federated::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status SubmitUpdate(grpc::ServerContext*, const v1::UpdateRequest* req,
+  grpc::Status SubmitUpdate(grpc::ServerContext* ctx, const v1::UpdateRequest* req,
                             v1::UpdateResponse* resp) override {
     if (req->protocol_version() != kProtocolVersion) return BadVersion(req->protocol_version());
+    if (grpc::Status auth = Authorize(ctx, req->device_id()); !auth.ok()) return auth;
     fl::UpdateMessage u;
     u.task_id = req->task_id();
     u.round = req->round();
@@ -187,6 +233,36 @@ class FederatedServer::Service final : public v1::Federated::Service {
   }
 
  private:
+  void Count(const std::string& name) {
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    ++s_.transport_counters_[name];
+  }
+
+  // With TLS: the peer's certificate must chain to the CA and name `claimed` (see server.h).
+  grpc::Status Authorize(grpc::ServerContext* ctx, const std::string& claimed) {
+    if (!s_.ca_) return grpc::Status::OK;
+    const std::vector<grpc::string_ref> pem =
+        ctx->auth_context()->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (pem.empty()) {
+      Count("auth_refused.no_client_cert");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "a device certificate is required (enroll the device first)");
+    }
+    Result<CertInfo> cert = CheckCert(std::string(pem[0].data(), pem[0].size()),
+                                      s_.ca_->cert_pem(), CertUse::kClient);
+    if (!cert.ok()) {
+      Count("auth_refused.untrusted_cert");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, cert.status().message());
+    }
+    if (cert->common_name != claimed) {
+      Count("auth_refused.device_mismatch");
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "unknown_device: the certificate is for '" + cert->common_name +
+                              "', the request names '" + claimed + "'");
+    }
+    return grpc::Status::OK;
+  }
+
   static grpc::Status BadVersion(uint32_t v) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "protocol version " + std::to_string(v) + " not supported (server speaks " +
@@ -197,9 +273,6 @@ class FederatedServer::Service final : public v1::Federated::Service {
 
 Result<std::unique_ptr<FederatedServer>> FederatedServer::Start(const fl::TaskConfig& task,
                                                                 const ServerOptions& options) {
-  if (!options.insecure)
-    return InvalidArgument(
-        "TLS is not available in this build: run with --insecure on a trusted network");
   if (options.state_dir.empty()) return InvalidArgument("a state directory is required");
   PE_RETURN_IF_ERROR(task.Validate());
   if (sodium_init() < 0) return Internal("libsodium failed to initialize");
@@ -223,9 +296,32 @@ Result<std::unique_ptr<FederatedServer>> FederatedServer::Start(const fl::TaskCo
                         fl::Coordinator::Create(task, std::move(zeros), *s->store_, NowMs()));
   }
 
+  PE_ASSIGN_OR_RETURN(SigningKey model_key, LoadOrCreateModelSigningKey(options.state_dir));
+  s->model_key_ = std::make_unique<SigningKey>(std::move(model_key));
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.insecure) {
+    if (options.device_cert_days < 1 || options.server_cert_days < 1)
+      return InvalidArgument("certificate validity must be at least 1 day");
+    PE_RETURN_IF_ERROR(RequireTls13ForProcess());
+    PE_ASSIGN_OR_RETURN(CertificateAuthority ca,
+                        CertificateAuthority::LoadOrCreate(options.state_dir));
+    s->ca_ = std::make_unique<CertificateAuthority>(std::move(ca));
+    PE_ASSIGN_OR_RETURN(ServerCertificate own,
+                        s->ca_->IssueServerCert(options.tls_names, options.server_cert_days));
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+    ssl.pem_root_certs = s->ca_->cert_pem();
+    ssl.pem_key_cert_pairs.push_back(
+        {std::string(reinterpret_cast<const char*>(own.key_pem.data()), own.key_pem.size()),
+         own.cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+    // gRPC holds its own copy now.
+    std::string& key_copy = ssl.pem_key_cert_pairs[0].private_key;
+    sodium_memzero(key_copy.data(), key_copy.size());
+  }
+
   s->service_ = std::make_unique<Service>(*s);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
@@ -280,7 +376,9 @@ bool FederatedServer::WaitUntilDoneFor(int64_t timeout_ms) {
 
 std::map<std::string, int64_t> FederatedServer::Counters() {
   std::lock_guard<std::mutex> lock(mu_);
-  return coord_->counters();
+  std::map<std::string, int64_t> all = coord_->counters();
+  for (const auto& [name, value] : transport_counters_) all[name] += value;
+  return all;
 }
 
 std::vector<fl::RoundMetrics> FederatedServer::Metrics() {

@@ -338,7 +338,7 @@ TEST(NetTest, KilledServerResumesRoundWithAcceptedUpdates) {
   for (float v : s.model.params) EXPECT_NEAR(v, 0.6f, 1e-6);
 }
 
-TEST(NetTest, ServerCommandRefusesPlaintextWithoutFlagAndBadConfig) {
+TEST(NetTest, ServerAndClientCommandsRefuseBadFlagsAndConfig) {
   TempDir dir;
   const std::string bin = std::string(PRIVEDGE_BINARY_DIR) + "/privedge";
   const std::string good = dir.Write("good.conf", fl::SerializeTaskConfig(Task(30, 1, 3, 60000)));
@@ -350,9 +350,18 @@ TEST(NetTest, ServerCommandRefusesPlaintextWithoutFlagAndBadConfig) {
     std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return std::make_pair(WEXITSTATUS(status), err);
   };
-  auto [code, err] = run("server --config " + good + " --state " + dir.path() + "/s");
+  // TLS is the default: plaintext needs --insecure, which excludes the TLS options.
+  auto [code, err] = run("server --config " + good + " --state " + dir.path() +
+                         "/s --insecure --tls-name fl.example.org");
   EXPECT_EQ(code, 1);
   EXPECT_NE(err.find("--insecure"), std::string::npos) << err;
+  std::tie(code, err) = run("client --server 127.0.0.1:1 --data x --labels y");
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(err.find("--identity"), std::string::npos) << err;
+  std::tie(code, err) = run("client --server 127.0.0.1:1 --data x --labels y --identity " +
+                            dir.path() + "/id --token abc");
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(err.find("--ca"), std::string::npos) << err;
   std::tie(code, err) =
       run("server --config " + bad + " --state " + dir.path() + "/s --insecure");
   EXPECT_EQ(code, 1);
