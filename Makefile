@@ -40,7 +40,8 @@ test-asan: deps
 # seeded from the test data: `make fuzz SECONDS=600`, or one target with FUZZ_TARGETS=npy.
 FUZZ_DIR ?= build-fuzz
 SECONDS ?= 60
-FUZZ_TARGETS ?= onnx_loader npy tensor_proto sandbox_wire
+FUZZ_TARGETS ?= onnx_loader npy tensor_proto sandbox_wire idx csv container secagg_messages \
+  task_config checkpoint secure_store
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
 	  -DPRIVEDGE_FUZZ=ON -DPRIVEDGE_BUILD_TESTS=OFF

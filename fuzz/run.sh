@@ -20,6 +20,17 @@ seed() {
   done
 }
 
+# The same with BYTE (octal) put in front of each file: the selector byte of targets whose
+# first input byte picks a mode.
+seed_with() {
+  byte=$1 dir=$2
+  shift 2
+  for f in "$@"; do
+    [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 65536 ] &&
+      { printf "\\$byte"; cat "$f"; } > "$dir/$byte$(echo "$f" | tr / _)"
+  done
+}
+
 for target in "$@"; do
   bin=$build/fuzz_$target
   [ -x "$bin" ] || { echo "fuzz: $bin not built" >&2; exit 1; }
@@ -31,10 +42,15 @@ for target in "$@"; do
                    "$node"/*/model.onnx ;;
     npy) seed "$seeds" "$src"/tests/data/models/*.npy ;;
     tensor_proto) seed "$seeds" "$node"/*/test_data_set_0/*.pb ;;
+    idx) seed "$seeds" "$src"/tests/data/train/*.idx* /usr/share/datasets/fashion-mnist/*.gz ;;
+    csv) seed_with 000 "$seeds" "$src"/tests/data/train/*.csv
+         seed_with 020 "$seeds" "$src"/tests/data/train/*.csv ;;
   esac
   echo "fuzz: $target for $seconds s"
-  nice -n 19 "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
-    -artifact_prefix="$art/" -print_final_stats=1 "$work" "$src/fuzz/corpus/$target" "$seeds" \
+  # Targets that generate valid inputs of the current format write them into the seed folder.
+  PRIVEDGE_FUZZ_SEEDS=$seeds nice -n 19 "$bin" -max_total_time="$seconds" -timeout=20 \
+    -rss_limit_mb=2560 -artifact_prefix="$art/" -print_final_stats=1 \
+    "$work" "$src/fuzz/corpus/$target" "$seeds" \
     > "$build/fuzz-$target.log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz-$target.log" | grep -o '[0-9]*$')

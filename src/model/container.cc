@@ -2,8 +2,9 @@
 
 #include <bit>
 #include <cstring>
-#include <set>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace privedge {
 namespace {
@@ -419,26 +420,59 @@ class Reader {
   const ContainerParseLimits& limits_;
 };
 
+// The names visible at a point of the graph walk: an enclosing graph's as well as the current
+// one's. A subgraph's names are withdrawn when its check ends, so the walk is linear in the
+// model's size (copying the visible set per subgraph was quadratic: a body of many graph
+// inputs and many subgraphs took minutes).
+class Scope {
+ public:
+  // Withdraws on destruction what was defined through it.
+  class Frame {
+   public:
+    explicit Frame(Scope& scope) : scope_(scope) {}
+    ~Frame() {
+      for (std::string_view name : added_) {
+        auto it = scope_.count_.find(name);
+        if (--it->second == 0) scope_.count_.erase(it);
+      }
+    }
+    Frame(const Frame&) = delete;
+    Frame& operator=(const Frame&) = delete;
+    void Define(std::string_view name) {
+      ++scope_.count_[name];
+      added_.push_back(name);
+    }
+
+   private:
+    Scope& scope_;
+    std::vector<std::string_view> added_;
+  };
+  bool Defined(std::string_view name) const { return count_.count(name) != 0; }
+
+ private:
+  std::unordered_map<std::string_view, int> count_;
+};
+
 // Every value a node, subgraph or graph output reads is defined before it: by the graph's
-// inputs or initializers, an earlier node, or an enclosing graph (`outer`).
-Status CheckReferences(const Graph& g, const std::set<std::string_view>& outer) {
-  std::set<std::string_view> defined = outer;
-  for (const auto& in : g.inputs) defined.insert(in.name);
-  for (const auto& [name, t] : g.initializers) defined.insert(name);
+// inputs or initializers, an earlier node, or an enclosing graph (`scope`).
+Status CheckReferences(const Graph& g, Scope& scope) {
+  Scope::Frame frame(scope);
+  for (const auto& in : g.inputs) frame.Define(in.name);
+  for (const auto& [name, t] : g.initializers) frame.Define(name);
   for (const Node& n : g.nodes) {
     for (const auto& in : n.inputs)
-      if (!in.empty() && !defined.count(in))
+      if (!in.empty() && !scope.Defined(in))
         return InvalidModel("container body: ", n.Describe(), " reads '", in,
                             "', which no graph input, initializer or earlier node defines");
     for (const auto& [key, a] : n.attributes) {
-      if (a.g) PE_RETURN_IF_ERROR(CheckReferences(*a.g, defined));
-      for (const auto& sg : a.graphs) PE_RETURN_IF_ERROR(CheckReferences(*sg, defined));
+      if (a.g) PE_RETURN_IF_ERROR(CheckReferences(*a.g, scope));
+      for (const auto& sg : a.graphs) PE_RETURN_IF_ERROR(CheckReferences(*sg, scope));
     }
     for (const auto& out : n.outputs)
-      if (!out.empty()) defined.insert(out);
+      if (!out.empty()) frame.Define(out);
   }
   for (const auto& out : g.outputs)
-    if (!defined.count(out.name))
+    if (!scope.Defined(out.name))
       return InvalidModel("container body: graph '", g.name, "' output '", out.name,
                           "' is never computed");
   return Status::OK();
@@ -493,7 +527,8 @@ Result<Model> ParseModel(std::span<const uint8_t> body, std::shared_ptr<void> ow
   }
   PE_ASSIGN_OR_RETURN(m.graph, r.ReadGraph(0));
   if (r.remaining() != 0) return r.Bad(r.remaining(), " unexpected bytes after the main graph");
-  PE_RETURN_IF_ERROR(CheckReferences(m.graph, {}));
+  Scope scope;
+  PE_RETURN_IF_ERROR(CheckReferences(m.graph, scope));
   return m;
 }
 

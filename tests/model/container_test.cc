@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -198,6 +199,72 @@ TEST(ContainerTest, DanglingReferenceIsRejected) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("'no_such_value'"), std::string::npos)
       << parsed.status().message();
+}
+
+// A subgraph reads what its enclosing graph defined before its node; what the subgraph defines
+// is not visible to the enclosing graph's later nodes.
+TEST(ContainerTest, SubgraphScopesAreChecked) {
+  auto tensor_info = [](const std::string& name) {
+    ValueInfo vi;
+    vi.name = name;
+    vi.type.kind = TypeInfo::Kind::kTensor;
+    vi.type.elem_type = DType::kFloat32;
+    return vi;
+  };
+  Model model;
+  model.ir_version = 8;
+  model.graph.inputs = {tensor_info("x")};
+  auto branch = std::make_shared<Graph>();
+  branch->nodes.push_back({"inner", "Relu", "", {"x"}, {"y_inner"}, {}});
+  branch->outputs = {tensor_info("y_inner")};
+  Node if_node{"if", "If", "", {"x"}, {"y"}, {}};
+  if_node.attributes["then_branch"].kind = Attribute::Kind::kGraph;
+  if_node.attributes["then_branch"].g = branch;
+  model.graph.nodes.push_back(if_node);
+  model.graph.nodes.push_back({"after", "Relu", "", {"y"}, {"z"}, {}});
+  model.graph.outputs = {tensor_info("z")};
+
+  auto body = SerializeModel(model);
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  auto parsed = ParseModel(body->span(), nullptr);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().message();
+
+  model.graph.nodes[1].inputs = {"y_inner"};  // defined only inside the branch
+  body = SerializeModel(model);
+  ASSERT_TRUE(body.ok());
+  parsed = ParseModel(body->span(), nullptr);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("reads 'y_inner'"), std::string::npos)
+      << parsed.status().message();
+}
+
+// The reference check once copied the visible names for every subgraph: a body of 20000 graph
+// inputs and one node with 20000 empty subgraphs (1 MB) took minutes of CPU; it is linear now.
+TEST(ContainerTest, ManyNamesAndSubgraphsParseQuickly) {
+  constexpr int kCount = 20000;
+  Model model;
+  model.ir_version = 8;
+  for (int i = 0; i < kCount; ++i) {
+    ValueInfo vi;
+    vi.name = "i" + std::to_string(i);
+    vi.type.kind = TypeInfo::Kind::kTensor;
+    vi.type.elem_type = DType::kFloat32;
+    model.graph.inputs.push_back(vi);
+  }
+  Node node{"n", "If", "", {}, {}, {}};
+  Attribute& branches = node.attributes["branches"];
+  branches.kind = Attribute::Kind::kGraphs;
+  for (int i = 0; i < kCount; ++i) branches.graphs.push_back(std::make_shared<Graph>());
+  model.graph.nodes.push_back(node);
+  auto body = SerializeModel(model);
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  const auto start = std::chrono::steady_clock::now();
+  auto parsed = ParseModel(body->span(), nullptr);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->graph.nodes.at(0).attributes.at("branches").graphs.size(), size_t{kCount});
+  EXPECT_LT(seconds, 10.0) << "the reference check is not linear in the model size";
 }
 
 // Containers skip the ONNX schema check, so nodes with missing inputs, outputs and attributes
