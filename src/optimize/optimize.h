@@ -33,6 +33,8 @@ struct OptimizeOptions {
   bool fold_conv_batchnorm = true;
   bool fuse_matmul_add = true;
   bool fuse_conv_activation = true;
+  bool fuse_layer_norm = true;
+  bool fuse_matmul_bias = true;
   // A folded node whose outputs are larger than its inputs by more than this stays in the graph
   // (ConstantOfShape, Expand, Tile would otherwise blow up the model). Constant nodes are exempt.
   size_t max_fold_growth_bytes = size_t{1} << 20;
@@ -89,6 +91,19 @@ inline constexpr char kPrivedgeDomain[] = "com.privedge";
 // with the Conv's attributes plus activation = "Relu" | "LeakyRelu" | "Clip" and
 // activation_params {} | {alpha} | {min, max}, and takes over the activation's output name.
 Result<int64_t> FuseConvActivation(Model& model);
+// Rewrites the LayerNorm that exporters decompose for opsets before 17,
+//   d = Sub(x, ReduceMean(x)); y = Add(Mul(Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), eps))), g), b)
+// (ReduceMean over axes [-1] with keepdims; Mul and Add operands in either order; g and b
+// float32 1-D constants as long as x's last axis, which must be declared or inferred; every
+// intermediate read only inside the pattern), into
+// com.privedge.LayerNormalization(x, g, b) with axis -1 and epsilon eps: ONNX's
+// LayerNormalization under privedge's domain.
+Result<int64_t> FuseLayerNorm(Model& model);
+// Rewrites Add(MatMul(A, W), b), optionally followed by Relu, with W a float32 constant matrix
+// [K, N], b a float32 constant of N values and each intermediate read once, into
+// com.privedge.FusedMatMul(A, W, b) with activation = "Relu" | "": MatMul of A of any rank, plus
+// b on the last axis, then the activation. (Rank-2 A is taken by FuseMatMulAdd first.)
+Result<int64_t> FuseMatMulBias(Model& model);
 // Removes initializers of any graph that nothing references (overridable ones are inputs and
 // stay).
 int64_t RemoveUnusedInitializers(Model& model);

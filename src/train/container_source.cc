@@ -1,6 +1,8 @@
 // TrainingSession from a model container (.pmc) and export to one. A container holds the graph
-// optimized for inference; the only rewrite training must undo is Conv + activation fused into
-// com.privedge.FusedConv, which is split back into a Conv and its activation node.
+// optimized for inference; training undoes the rewrites that have no backward rule of their
+// own: com.privedge.FusedConv is split back into a Conv and its activation node,
+// com.privedge.FusedMatMul into MatMul, Add (and Relu), and com.privedge.LayerNormalization
+// becomes ONNX's LayerNormalization, whose backward rule applies.
 #include <set>
 
 #include "crypto/signing.h"
@@ -20,7 +22,47 @@ std::string FreshName(const Graph& g, const std::set<std::string>& used, const s
   return name;
 }
 
-// Replaces every FusedConv node of `g` by a Conv and its activation.
+// FusedMatMul(A, W, b) -> MatMul(A, W), Add(., b)[, Relu(.)], appended to `nodes`.
+Status UnfuseMatMul(const Graph& g, std::set<std::string>& used, Node n, std::vector<Node>& nodes) {
+  const Attribute* act = n.FindAttribute("activation");
+  const std::string activation =
+      act && act->kind == Attribute::Kind::kString ? act->s : std::string();
+  if (n.inputs.size() != 3 || n.outputs.size() != 1 || (activation != "" && activation != "Relu"))
+    return InvalidModel(n.Describe(), ": FusedMatMul needs inputs A, W, b, one output and "
+                        "activation \"\" or \"Relu\"");
+  const std::string out = n.outputs[0];
+  const std::string product = FreshName(g, used, out + "/matmul");
+  used.insert(product);
+  Node matmul;
+  matmul.name = n.name.empty() ? "" : n.name + "/matmul";
+  matmul.op_type = "MatMul";
+  matmul.inputs = {n.inputs[0], n.inputs[1]};
+  matmul.outputs = {product};
+  Node add;
+  add.name = n.name;
+  add.op_type = "Add";
+  add.inputs = {product, n.inputs[2]};
+  add.outputs = {out};
+  nodes.push_back(std::move(matmul));
+  if (activation.empty()) {
+    nodes.push_back(std::move(add));
+    return Status::OK();
+  }
+  const std::string sum = FreshName(g, used, out + "/add");
+  used.insert(sum);
+  add.outputs = {sum};
+  Node relu;
+  relu.name = n.name.empty() ? "" : n.name + "/activation";
+  relu.op_type = "Relu";
+  relu.inputs = {sum};
+  relu.outputs = {out};
+  nodes.push_back(std::move(add));
+  nodes.push_back(std::move(relu));
+  return Status::OK();
+}
+
+// Replaces every FusedConv node of `g` by a Conv and its activation (and undoes the other
+// fusions, see the top of the file).
 Status UnfuseConvActivations(Graph& g) {
   std::set<std::string> used;
   for (const Node& n : g.nodes)
@@ -29,6 +71,15 @@ Status UnfuseConvActivations(Graph& g) {
   std::vector<Node> nodes;
   nodes.reserve(g.nodes.size());
   for (Node& n : g.nodes) {
+    if (n.domain == kPrivedgeDomain && n.op_type == "LayerNormalization") {
+      n.domain.clear();
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    if (n.domain == kPrivedgeDomain && n.op_type == "FusedMatMul") {
+      PE_RETURN_IF_ERROR(UnfuseMatMul(g, used, std::move(n), nodes));
+      continue;
+    }
     if (n.domain != kPrivedgeDomain || n.op_type != "FusedConv") {
       nodes.push_back(std::move(n));
       continue;

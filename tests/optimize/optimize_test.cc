@@ -376,6 +376,118 @@ TEST(ConvActivationFusion, SkipsSharedOutputsAndRuntimeOrEmptyClipRanges) {
   EXPECT_EQ(other.OpsetVersion(kPrivedgeDomain), 0);
 }
 
+// The decomposed LayerNorm PyTorch exports for opset 13, over x [2, 5, 8], with its output
+// `y`; `swap` writes Mul/Add operands the other way round.
+Model LayerNormModel(bool swap) {
+  Model m = MakeModel(13);
+  m.graph.inputs = {FloatValue("x", {2, 5, 8})};
+  m.graph.outputs = {FloatValue("y", {2, 5, 8})};
+  m.graph.initializers["two"] = Tensor::Scalar<float>(2.0f);
+  m.graph.initializers["eps"] = Tensor::Scalar<float>(1e-5f);
+  m.graph.initializers["gamma"] = RandomFloats({8}, 41);
+  m.graph.initializers["beta"] = RandomFloats({8}, 42);
+  Node mean = MakeNode("ReduceMean", {"x"}, {"mean"});
+  mean.attributes["axes"].kind = Attribute::Kind::kInts;
+  mean.attributes["axes"].ints = {-1};
+  Node var = MakeNode("ReduceMean", {"sq"}, {"var"});
+  var.attributes = mean.attributes;
+  m.graph.nodes = {mean,
+                   MakeNode("Sub", {"x", "mean"}, {"d"}),
+                   MakeNode("Pow", {"d", "two"}, {"sq"}),
+                   var,
+                   MakeNode("Add", {"var", "eps"}, {"ve"}),
+                   MakeNode("Sqrt", {"ve"}, {"sd"}),
+                   MakeNode("Div", {"d", "sd"}, {"n"}),
+                   MakeNode("Mul", swap ? std::vector<std::string>{"gamma", "n"}
+                                        : std::vector<std::string>{"n", "gamma"}, {"g"}),
+                   MakeNode("Add", swap ? std::vector<std::string>{"beta", "g"}
+                                        : std::vector<std::string>{"g", "beta"}, {"y"})};
+  return m;
+}
+
+TEST(LayerNormFusion, FusesTheDecomposedPattern) {
+  for (bool swap : {false, true}) {
+    SCOPED_TRACE(swap);
+    Model m = LayerNormModel(swap);
+    Model before = m;
+    auto fused = FuseLayerNorm(m);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(*fused, 1);
+    ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"LayerNormalization"}));
+    const Node& ln = m.graph.nodes[0];
+    EXPECT_EQ(ln.domain, kPrivedgeDomain);
+    EXPECT_EQ(ln.inputs, (std::vector<std::string>{"x", "gamma", "beta"}));
+    EXPECT_EQ(ln.outputs, (std::vector<std::string>{"y"}));
+    EXPECT_FLOAT_EQ(ln.FindAttribute("epsilon")->f, 1e-5f);
+    EXPECT_EQ(m.OpsetVersion(kPrivedgeDomain), 1);
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({2, 5, 8}, 43, -3, 3)}});
+  }
+}
+
+TEST(LayerNormFusion, SkipsOtherAxesExponentsAndSharedValues) {
+  Model axis = LayerNormModel(false);
+  axis.graph.nodes[3].attributes["axes"].ints = {1};
+  EXPECT_EQ(*FuseLayerNorm(axis), 0);
+  Model cube = LayerNormModel(false);
+  cube.graph.initializers["two"] = Tensor::Scalar<float>(3.0f);
+  EXPECT_EQ(*FuseLayerNorm(cube), 0);
+  Model shared = LayerNormModel(false);
+  shared.graph.outputs.push_back(FloatValue("n", {2, 5, 8}));
+  EXPECT_EQ(*FuseLayerNorm(shared), 0);
+  Model runtime_gamma = LayerNormModel(false);
+  runtime_gamma.graph.initializers.erase("gamma");
+  runtime_gamma.graph.inputs.push_back(FloatValue("gamma", {8}));
+  EXPECT_EQ(*FuseLayerNorm(runtime_gamma), 0);
+  EXPECT_EQ(runtime_gamma.OpsetVersion(kPrivedgeDomain), 0);
+  // x's last axis must be known to match gamma: a broadcasting Mul would widen the output.
+  Model unknown = LayerNormModel(false);
+  unknown.graph.inputs = {FloatValue("x", {}, false)};
+  EXPECT_EQ(*FuseLayerNorm(unknown), 0);
+  Model wider = LayerNormModel(false);
+  wider.graph.inputs = {FloatValue("x", {2, 5, 1})};
+  EXPECT_EQ(*FuseLayerNorm(wider), 0);
+}
+
+// MatMul(x [2, 3, 6], w [6, 4]) + b, then `tail` ("Relu" or "" for none).
+Model MatMulBiasModel(const std::string& tail) {
+  Model m = MakeModel(13);
+  m.graph.inputs = {FloatValue("x", {2, 3, 6})};
+  m.graph.outputs = {FloatValue("y", {2, 3, 4})};
+  m.graph.initializers["w"] = RandomFloats({6, 4}, 51);
+  m.graph.initializers["b"] = RandomFloats({4}, 52);
+  m.graph.nodes = {MakeNode("MatMul", {"x", "w"}, {"mm"}),
+                   MakeNode("Add", {"b", "mm"}, {tail.empty() ? "y" : "s"})};
+  if (!tail.empty()) m.graph.nodes.push_back(MakeNode(tail, {"s"}, {"y"}));
+  return m;
+}
+
+TEST(MatMulBiasFusion, FusesBiasAndRelu) {
+  for (const std::string tail : {"", "Relu"}) {
+    SCOPED_TRACE(tail);
+    Model m = MatMulBiasModel(tail);
+    Model before = m;
+    auto fused = FuseMatMulBias(m);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(*fused, 1);
+    ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"FusedMatMul"}));
+    EXPECT_EQ(m.graph.nodes[0].inputs, (std::vector<std::string>{"x", "w", "b"}));
+    EXPECT_EQ(m.graph.nodes[0].FindAttribute("activation")->s, tail);
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({2, 3, 6}, 53)}});
+  }
+  // Another activation ends the chain at the Add.
+  Model tanh = MatMulBiasModel("Tanh");
+  EXPECT_EQ(*FuseMatMulBias(tanh), 1);
+  EXPECT_EQ(OpTypes(tanh.graph), (std::vector<std::string>{"FusedMatMul", "Tanh"}));
+  // A bias that does not match W's columns, or a run-time W, is left alone.
+  Model wide = MatMulBiasModel("");
+  wide.graph.initializers["b"] = RandomFloats({1, 4}, 54);
+  EXPECT_EQ(*FuseMatMulBias(wide), 0);
+  Model runtime_w = MatMulBiasModel("");
+  runtime_w.graph.initializers.erase("w");
+  runtime_w.graph.inputs.push_back(FloatValue("w", {6, 4}));
+  EXPECT_EQ(*FuseMatMulBias(runtime_w), 0);
+}
+
 TEST(OptimizeGraph, RunsPassesToAFixedPointAndCopiesSubgraphs) {
   Model m = ConvBatchNormModel(false, false);
   // Dropout between Conv and BN hides the pair until identity elimination removes it; the

@@ -1,5 +1,6 @@
 // Checkpoint files (plain and sealed with a keystore-wrapped key) and training sessions created
-// from model containers (.pmc, plain and encrypted; FusedConv split back for training).
+// from model containers (.pmc, plain and encrypted; FusedConv, FusedMatMul and the fused
+// LayerNormalization undone for training).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 #include "privedge/session.h"
 #include "privedge/training.h"
 #include "protect/model_file.h"
+#include "runtime/optimize_model.h"
+#include "model/shape_inference.h"
 #include "testing/memory_keystore.h"
 #include "testing/temp_dir.h"
 #include "train/train_test_util.h"
@@ -213,6 +216,89 @@ TEST(ContainerTraining, ClipActivationIsRefusedByName) {
   EXPECT_EQ(s.status().code(), StatusCode::kNotImplemented);
   EXPECT_NE(s.status().message().find("FusedConv with activation Clip"), std::string::npos)
       << s.status().message();
+}
+
+// MatMul + bias + Relu on a rank-3 input, then the LayerNorm PyTorch decomposes for opset 13:
+// the optimizer turns them into com.privedge.FusedMatMul and com.privedge.LayerNormalization,
+// and a container of that graph trains exactly like the same network written with ONNX's
+// LayerNormalization (opset 17). (The decomposed graph itself cannot train: ReduceMean has no
+// backward rule.)
+TEST(ContainerTraining, FusedMatMulAndLayerNormTrainLikeOnnxLayerNorm) {
+  TempDir dir;
+  using testing::BuildModel;
+  using testing::Ints;
+  using testing::MakeNode;
+  std::mt19937 rng(5);
+  auto constant = [](const std::string& out, float v) {
+    Node n = MakeNode("Constant", {}, {out});
+    n.attributes["value"].kind = Attribute::Kind::kTensor;
+    n.attributes["value"].t = Tensor::FromVector<float>({v}, {});
+    return n;
+  };
+  Model m = BuildModel(
+      {
+          constant("two", 2.0f),
+          constant("eps", 1e-5f),
+          MakeNode("MatMul", {"input", "w"}, {"mm"}),
+          MakeNode("Add", {"mm", "b"}, {"s"}),
+          MakeNode("Relu", {"s"}, {"r"}),
+          MakeNode("ReduceMean", {"r"}, {"mean"}, {{"axes", Ints({-1})}}),
+          MakeNode("Sub", {"r", "mean"}, {"d"}),
+          MakeNode("Pow", {"d", "two"}, {"sq"}),
+          MakeNode("ReduceMean", {"sq"}, {"var"}, {{"axes", Ints({-1})}}),
+          MakeNode("Add", {"var", "eps"}, {"ve"}),
+          MakeNode("Sqrt", {"ve"}, {"sd"}),
+          MakeNode("Div", {"d", "sd"}, {"n"}),
+          MakeNode("Mul", {"n", "gamma"}, {"g"}),
+          MakeNode("Add", {"g", "beta"}, {"logits"}),
+      },
+      {"input"},
+      {{"w", testing::Random({4, 6}, rng)},
+       {"b", testing::Random({6}, rng)},
+       {"gamma", testing::Random({6}, rng, 0.5f, 1.5f)},
+       {"beta", testing::Random({6}, rng)}});
+  m.graph.inputs[0].type.kind = TypeInfo::Kind::kTensor;
+  m.graph.inputs[0].type.elem_type = DType::kFloat32;
+  m.graph.inputs[0].type.has_shape = true;
+  for (int64_t d : {2, 3, 4}) m.graph.inputs[0].type.dims.push_back(Dim{d, ""});
+  ASSERT_TRUE(InferGraphTypes(m.graph, 13).ok());
+  Model fused = m;
+  ASSERT_TRUE(OptimizeGraph(fused, OptimizeOptions{}, MakeReferenceEvaluator({}, 1 << 20)).ok());
+  std::vector<std::string> ops;
+  for (const Node& n : fused.graph.nodes) ops.push_back(n.op_type);
+  ASSERT_EQ(ops, (std::vector<std::string>{"FusedMatMul", "LayerNormalization"}));
+
+  auto write = [&](const Model& model, const std::string& name) {
+    auto body = SerializeModel(model);
+    EXPECT_TRUE(body.ok());
+    const std::string path = dir.path() + "/" + name;
+    EXPECT_TRUE(WriteContainerFile(path, body->span(), {}).ok());
+    return path;
+  };
+  TrainingOptions o = Sgd();
+  o.loss = LossKind::kMeanSquaredError;
+  Model plain_model = BuildModel(
+      {
+          MakeNode("MatMul", {"input", "w"}, {"mm"}),
+          MakeNode("Add", {"mm", "b"}, {"s"}),
+          MakeNode("Relu", {"s"}, {"r"}),
+          MakeNode("LayerNormalization", {"r", "gamma", "beta"}, {"logits"}),
+      },
+      {"input"}, m.graph.initializers, 17);
+  plain_model.graph.nodes.back().attributes["epsilon"].kind = Attribute::Kind::kFloat;
+  plain_model.graph.nodes.back().attributes["epsilon"].f = 1e-5f;
+  auto plain = Open(write(plain_model, "plain.pmc"), o);
+  auto container = Open(write(fused, "fused.pmc"), o);
+  ASSERT_TRUE(plain && container);
+  ASSERT_EQ(plain->ParameterCount(), container->ParameterCount());
+  for (int step = 0; step < 4; ++step) {
+    const Tensor x = testing::Random({2, 3, 4}, rng), y = testing::Random({2, 3, 6}, rng);
+    auto want = plain->TrainStep({{"input", x}}, y);
+    auto got = container->TrainStep({{"input", x}}, y);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_NEAR(got->loss, want->loss, 1e-5) << "step " << step;
+  }
 }
 
 }  // namespace

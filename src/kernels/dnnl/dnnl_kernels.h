@@ -10,6 +10,12 @@
 //   dnnl_f32_eltwise float32 Relu, LeakyRelu, Sigmoid, Clip with constant bounds.
 //   dnnl_f32_binary  float32 Add/Sub/Mul/Div where one operand broadcasts onto the other's
 //                    shape (Sub/Div: the second onto the first).
+//   dnnl_f32_matmul_relu  com.privedge.FusedMatMul: MatMul with a constant 2-D W, bias and an
+//                    optional Relu post-op.
+//   dnnl_f32_rnn, dnnl_f32_gru, dnnl_f32_lstm  RNN/GRU/LSTM with constant weights on oneDNN's
+//                    RNN primitives; small-batch LSTM on AVX-512 steps (recurrent.cc).
+//   dnnl_f32_batched_matmul, dnnl_f32_softmax, dnnl_transpose, dnnl_f32_layernorm, copy_slice
+//                    attention-block operators (transformer.cc).
 //
 // Threads: Debian builds oneDNN with the OpenMP runtime (DNNL_CPU_RUNTIME == OMP). The kernels
 // set omp_set_num_threads(PrepareContext::threads) around primitive creation and execution and

@@ -2,6 +2,9 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+#include <new>
+
 #include "kernels/dnnl/dnnl_kernels.h"
 
 namespace privedge {
@@ -55,6 +58,24 @@ dnnl::memory PackedWeights::Get(const dnnl::memory::desc& want) {
   return dst;
 }
 
+dnnl::memory ThreadScratchpad(const dnnl::memory::desc& desc) {
+  struct Aligned {
+    void operator()(void* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<void, Aligned> buffer;
+  thread_local size_t capacity = 0;
+  const size_t size = desc.get_size();
+  if (size > capacity) {
+    buffer.reset();
+    capacity = 0;
+    const size_t rounded = (size + 4095) / 4096 * 4096;
+    buffer.reset(std::aligned_alloc(4096, rounded));
+    if (!buffer) throw std::bad_alloc();
+    capacity = rounded;
+  }
+  return dnnl::memory(desc, CpuEngine(), size ? buffer.get() : nullptr);
+}
+
 dnnl::memory::dims Dims(const std::vector<int64_t>& v) {
   return dnnl::memory::dims(v.begin(), v.end());
 }
@@ -72,6 +93,16 @@ void RegisterDnnlKernels(KernelRegistry& r) {
   r.AddFast("FusedConv", dnnl_kernels::MakeConv, "com.privedge");
   r.AddFast("Gemm", dnnl_kernels::MakeGemm);
   r.AddFast("MatMul", dnnl_kernels::MakeMatMul);
+  r.AddFast("MatMul", dnnl_kernels::MakeBatchedMatMul);
+  r.AddFast("FusedMatMul", dnnl_kernels::MakeFusedMatMul, "com.privedge");
+  r.AddFast("Softmax", dnnl_kernels::MakeSoftmax);
+  r.AddFast("Transpose", dnnl_kernels::MakeTranspose);
+  r.AddFast("Slice", dnnl_kernels::MakeSlice);
+  r.AddFast("LayerNormalization", dnnl_kernels::MakeLayerNorm);
+  r.AddFast("LayerNormalization", dnnl_kernels::MakeLayerNorm, "com.privedge");
+  r.AddFast("RNN", dnnl_kernels::MakeRnn);
+  r.AddFast("GRU", dnnl_kernels::MakeGru);
+  r.AddFast("LSTM", dnnl_kernels::MakeLstm);
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Clip"})
     r.AddFast(op, dnnl_kernels::MakeEltwise);
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.AddFast(op, dnnl_kernels::MakeBinary);

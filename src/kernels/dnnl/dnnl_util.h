@@ -72,6 +72,11 @@ class ShapeCache {
   std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans_;
 };
 
+// A scratchpad for one primitive execution on the calling thread: a per-thread buffer that
+// grows to the largest size asked for and is reused, so runs neither allocate nor fault in
+// fresh pages. Valid until the calling thread's next call.
+dnnl::memory ThreadScratchpad(const dnnl::memory::desc& desc);
+
 // oneDNN's dims from ours.
 dnnl::memory::dims Dims(const std::vector<int64_t>& v);
 
@@ -80,11 +85,20 @@ dnnl::memory::dims Dims(const std::vector<int64_t>& v);
 // exactly as the reference does.
 Status RunReference(KernelContext& ctx);
 
-// Factories (conv.cc, gemm.cc, elementwise.cc).
+// Factories (conv.cc, gemm.cc, elementwise.cc, recurrent.cc, transformer.cc).
 Result<std::unique_ptr<PreparedKernel>> MakeConv(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeEltwise(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeBinary(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeGemm(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeFusedMatMul(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeRnn(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeGru(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeLstm(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeBatchedMatMul(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeSoftmax(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeTranspose(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeLayerNorm(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeSlice(const PrepareContext& ctx);
 
 }  // namespace privedge::dnnl_kernels

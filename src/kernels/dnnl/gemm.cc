@@ -23,8 +23,9 @@ class DnnlGemm final : public PreparedKernel {
  public:
   // `b` is B' as [K, N] (trans_b: stored [N, K]); `bias` has N values or is empty.
   DnnlGemm(bool is_gemm, Tensor b, int64_t k, int64_t n, bool trans_a, bool trans_b,
-           std::vector<float> bias, int threads, bool sensitive)
+           std::vector<float> bias, int threads, bool sensitive, bool relu = false)
       : is_gemm_(is_gemm),
+        relu_(relu),
         b_(std::move(b)),
         bias_(std::move(bias)),
         k_(k),
@@ -34,7 +35,9 @@ class DnnlGemm final : public PreparedKernel {
         packed_(memory::desc({k, n}, memory::data_type::f32, trans_b ? Tag::ba : Tag::ab),
                 b_.data<float>(), sensitive) {}
 
-  const char* name() const override { return is_gemm_ ? "dnnl_f32_gemm" : "dnnl_f32_matmul"; }
+  const char* name() const override {
+    return is_gemm_ ? "dnnl_f32_gemm" : relu_ ? "dnnl_f32_matmul_relu" : "dnnl_f32_matmul";
+  }
 
   Status Run(KernelContext& ctx) const override {
     const Tensor* a = ctx.input(0);
@@ -61,7 +64,7 @@ class DnnlGemm final : public PreparedKernel {
         {DNNL_ARG_SRC, memory(plan->src, engine, const_cast<float*>(a->data<float>()))},
         {DNNL_ARG_WEIGHTS, plan->weights},
         {DNNL_ARG_DST, memory(plan->dst, engine, y->data<float>())},
-        {DNNL_ARG_SCRATCHPAD, memory(plan->scratchpad, engine)}};
+        {DNNL_ARG_SCRATCHPAD, ThreadScratchpad(plan->scratchpad)}};
     if (!bias_.empty()) {
       args[DNNL_ARG_BIAS] = memory({{1, n_}, memory::data_type::f32, Tag::ab}, engine,
                                    const_cast<float*>(bias_.data()));
@@ -81,6 +84,11 @@ class DnnlGemm final : public PreparedKernel {
         bias_.empty() ? memory::desc() : memory::desc({1, n_}, memory::data_type::f32, Tag::ab);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (relu_) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
     try {
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(plan->src, any_w, bias, plan->dst), attr,
                                       CpuEngine());
@@ -94,6 +102,7 @@ class DnnlGemm final : public PreparedKernel {
   }
 
   bool is_gemm_;
+  bool relu_;  // FusedMatMul with activation Relu
   Tensor b_;                 // B' = alpha * B in B's layout (B's own storage when alpha is 1)
   std::vector<float> bias_;  // beta * C as N values; empty without C
   int64_t k_, n_;
@@ -151,6 +160,20 @@ Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx) {
   return std::unique_ptr<PreparedKernel>(
       new DnnlGemm(false, *b, b->dim(0), b->dim(1), false, false, {}, ctx.threads,
                    ctx.sensitive_weights));
+}
+
+Result<std::unique_ptr<PreparedKernel>> MakeFusedMatMul(const PrepareContext& ctx) {
+  auto decline = [] { return std::unique_ptr<PreparedKernel>(); };
+  const auto& in = ctx.constant_inputs;
+  const Tensor* b = in.size() >= 2 ? in[1] : nullptr;
+  const Tensor* bias = in.size() >= 3 ? in[2] : nullptr;
+  if (!IsFloat2D(b) || !bias || bias->dtype() != DType::kFloat32 || bias->numel() != b->dim(1))
+    return decline();
+  const std::string act = KernelContext(ctx.node, ctx.opset, {}).attr_string("activation", "");
+  if (act != "" && act != "Relu") return decline();
+  return std::unique_ptr<PreparedKernel>(new DnnlGemm(
+      false, *b, b->dim(0), b->dim(1), false, false, Scaled(*bias, 1.0f), ctx.threads,
+      ctx.sensitive_weights, act == "Relu"));
 }
 
 }  // namespace privedge::dnnl_kernels

@@ -88,6 +88,32 @@ Status MatMul(KernelContext& ctx) {
   });
 }
 
+// com.privedge.FusedMatMul(A, W, b), written by the optimizer: MatMul(A, W) + b over the last
+// axis, then the activation ("Relu" or "" for none). Float types only.
+Status FusedMatMul(KernelContext& ctx) {
+  PE_ASSIGN_OR_RETURN(const Tensor* bias, ctx.RequireInput(2));
+  const std::string act = ctx.attr_string("activation", "");
+  if (act != "" && act != "Relu") return ctx.Error("unsupported activation '", act, "'");
+  PE_RETURN_IF_ERROR(MatMul(ctx));
+  Tensor& out = ctx.outputs()[0].tensor;
+  if (!IsFloatingDType(out.dtype()) || bias->dtype() != out.dtype())
+    return ctx.Error("A, W and b must have one float type, got ", DTypeName(out.dtype()), " and ",
+                     DTypeName(bias->dtype()));
+  const int64_t n = out.rank() == 0 ? 1 : out.dim(-1);
+  if (bias->numel() != n)
+    return ctx.Error("b has ", bias->numel(), " values, expected ", n, " (the output's last axis)");
+  return DispatchFloat(out.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    T* o = out.data<T>();
+    const T* b = bias->data<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      const double v = CastValue<double>(o[i]) + CastValue<double>(b[i % n]);
+      o[i] = CastValue<T>(act == "Relu" && v < 0 ? 0.0 : v);
+    }
+    return Status::OK();
+  });
+}
+
 // Subtracts an optional zero point from an 8-bit operand. The zero point is a scalar (per
 // tensor), a 1-D vector (per row of A / per column of B), or an N-D tensor broadcastable to
 // the operand ([..., M, 1] for A, [..., 1, N] for B).
@@ -236,6 +262,7 @@ void RegisterMatMulKernels(KernelRegistry& r) {
   r.Add("MatMulInteger", MatMulInteger);
   r.Add("Gemm", Gemm);
   r.Add("Det", Det);
+  r.Add("FusedMatMul", FusedMatMul, "com.privedge");
   RegisterEinsumKernel(r);
 }
 

@@ -280,6 +280,9 @@ void RegisterNormalizationKernels(KernelRegistry& r) {
   r.Add("BatchNormalization", BatchNormalization);
   r.Add("InstanceNormalization", InstanceNormalization);
   r.Add("LayerNormalization", LayerNormalization);
+  // The same operator under privedge's domain: the LayerNorm fusion pass writes it into models
+  // whose opset predates LayerNormalization (17).
+  r.Add("LayerNormalization", LayerNormalization, "com.privedge");
   r.Add("MeanVarianceNormalization", MeanVarianceNormalization);
 }
 
