@@ -1,20 +1,28 @@
 // privedge client: a device taking part in a federated task over gRPC, training the built-in
 // linear model (softmax regression) on local IDX data.
+#include "net/client.h"
+
+#include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 
 #include "cli/cli.h"
 #include "fl/sim/dataset.h"
 #include "fl/sim/linear_model.h"
-#include "net/client.h"
 
 namespace privedge::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: privedge client --server ADDR --data IMAGES --labels LABELS --insecure [options]
+constexpr const char* kUsage =
+    R"(usage: privedge client --server ADDR --data IMAGES --labels LABELS --insecure [options]
 
 Takes part in the server's federated task: checks in, downloads the model when selected,
 trains the built-in linear model on the local data and sends only the delta. Retries with
@@ -26,7 +34,14 @@ backoff while the server is unreachable; exits when the task is over. See docs/s
   --limit N            use the first N examples (default all)
   --offset N           skip the first N examples (default 0): gives devices distinct data
   --device-id ID       this device's id (default: the host name)
-  --token TOKEN        enroll first with this one-time token (privedge server enroll-token)
+  --token TOKEN        enroll first with this one-time token (privedge server enroll-token);
+                       the device also registers the public half of its Ed25519 identity,
+                       with which it signs its secure aggregation keys
+  --identity FILE      keep that identity in FILE, wrapped by the device keystore
+                       (--keystore auto|software|tpm2, --keystore-dir, --passphrase-file,
+                       --tpm-tcti); created on first use. Without it the identity is made
+                       for this run only (locked memory), so a task with secure aggregation
+                       needs the device to enroll in the same run
   --insecure           plaintext gRPC; required (TLS is not available in this build)
   --max-run-s S        give up after S seconds (default: run until the task ends)
   --poll-ms N          longest wait between check-ins (default 1000)
@@ -36,6 +51,41 @@ backoff while the server is unreachable; exits when the task is over. See docs/s
                        policy: train only then; --busy, --on-battery, --metered stand in
                        for the platform's report of the device's state
 )";
+
+constexpr const char* kIdentityContext = "privedge-secagg-identity";
+
+// The device's Ed25519 identity (libsodium's 64-byte secret key) from --identity, wrapped by
+// the device keystore, or a fresh one for this run.
+Result<SecureBuffer> LoadOrCreateIdentity(const Args& args) {
+  if (!args.has("identity")) {
+    PE_ASSIGN_OR_RETURN(SecureBuffer sk, SecureBuffer::Allocate(crypto_sign_SECRETKEYBYTES));
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    crypto_sign_keypair(pk, sk.data());
+    return sk;
+  }
+  const std::string path = args.get("identity");
+  PE_ASSIGN_OR_RETURN(std::shared_ptr<Keystore> keystore, OpenKeystoreFromArgs(args, true));
+  if (std::ifstream in{path, std::ios::binary}) {
+    const std::vector<uint8_t> blob((std::istreambuf_iterator<char>(in)), {});
+    Result<SecureBuffer> unwrapped = keystore->Unwrap(blob, kIdentityContext);
+    if (!unwrapped.ok())
+      return PermissionDenied("--identity ", path, ": ", unwrapped.status().message());
+    SecureBuffer sk = std::move(*unwrapped);
+    if (sk.size() != crypto_sign_SECRETKEYBYTES)
+      return InvalidArgument("--identity ", path, ": key of ", sk.size(), " bytes, expected ",
+                             crypto_sign_SECRETKEYBYTES);
+    return sk;
+  }
+  PE_ASSIGN_OR_RETURN(SecureBuffer sk, SecureBuffer::Allocate(crypto_sign_SECRETKEYBYTES));
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_keypair(pk, sk.data());
+  PE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, keystore->Wrap(sk.span(), kIdentityContext));
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create --identity ", path, ": ", std::strerror(errno));
+  const bool written = write(fd, blob.data(), blob.size()) == static_cast<ssize_t>(blob.size());
+  if (close(fd) != 0 || !written) return IoError("cannot write --identity ", path);
+  return sk;
+}
 
 // Test aid: a device that, with probability p, drops out of the round it was selected for.
 class DroppingTrainer : public fl::LocalTrainer {
@@ -68,7 +118,8 @@ int ClientCommand(int argc, char** argv) {
   Args args;
   if (!ParseArgs(argc, argv,
                  {"server", "data", "labels", "limit", "offset", "device-id", "token", "max-run-s",
-                  "poll-ms", "dropout"},
+                  "poll-ms", "dropout", "identity", "keystore", "keystore-dir", "passphrase-file",
+                  "tpm-tcti"},
                  {"insecure", "help", "require-idle", "require-charging", "require-unmetered",
                   "busy", "on-battery", "metered"},
                  cmd, args))
@@ -126,6 +177,11 @@ int ClientCommand(int argc, char** argv) {
   options.conditions.unmetered = !args.has("metered");
   options.backoff.initial_ms = 200;
   options.backoff.max_ms = 10000;
+
+  if (sodium_init() < 0) return Fail(cmd, "libsodium failed to initialize");
+  Result<SecureBuffer> identity = LoadOrCreateIdentity(args);
+  if (!identity.ok()) return Fail(cmd, identity.status().ToString());
+  options.signing_key = std::make_shared<const SecureBuffer>(std::move(*identity));
 
   fl::sim::LinearModelTrainer trainer(*data, indices, static_cast<uint64_t>(getpid()));
   DroppingTrainer dropping(trainer, dropout, static_cast<uint64_t>(getpid()) * 7919);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "net/secagg_client.h"
 #include "privedge/v1/federated.grpc.pb.h"
 
 namespace privedge::net {
@@ -62,6 +63,11 @@ Status FederatedClient::Enroll(const std::string& token) {
   req.set_protocol_version(kProtocolVersion);
   req.set_token(token);
   req.set_device_id(options_.device_id);
+  if (options_.signing_key && options_.signing_key->size() == crypto_sign_SECRETKEYBYTES) {
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    crypto_sign_ed25519_sk_to_pk(pk, options_.signing_key->data());
+    req.set_signing_public_key(pk, sizeof pk);
+  }
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   wire_->Deadline(ctx, options_.rpc_timeout_ms);
@@ -130,16 +136,16 @@ Result<ClientReport> FederatedClient::Run() {
       r.retry_after_ms = std::min(resp.retry_after_ms(), options_.max_poll_ms);
       std::vector<float> model;
       if (r.assigned) {
-        r.assignment = fl::Assignment{resp.task_id(),
-                                      resp.round(),
-                                      resp.attempt(),
-                                      resp.device_id(),
-                                      resp.base_version(),
-                                      resp.model_digest(),
-                                      fl::TrainingConfig{resp.training().local_epochs(),
-                                                         resp.training().batch_size(),
-                                                         resp.training().learning_rate(),
-                                                         resp.training().proximal_mu()}};
+        r.assignment = fl::Assignment{
+            resp.task_id(),
+            resp.round(),
+            resp.attempt(),
+            resp.device_id(),
+            resp.base_version(),
+            resp.model_digest(),
+            fl::TrainingConfig{resp.training().local_epochs(), resp.training().batch_size(),
+                               resp.training().learning_rate(), resp.training().proximal_mu()},
+            resp.secure_aggregation()};
         Status got = FetchModel(resp.task_id(), resp.base_version(), resp.num_params(), model);
         if (!got.ok()) {
           runner.OnCheckInFailed(SteadyMs());
@@ -151,6 +157,15 @@ Result<ClientReport> FederatedClient::Run() {
       // and be handed the same round; wait a poll interval instead of spinning.
       if (r.assigned && action.kind == fl::DeviceAction::kNone)
         not_before = SteadyMs() + options_.max_poll_ms;
+    }
+    if (action.kind == fl::DeviceAction::kSecureAggregate) {
+      SecAggOutcome o{false, "no signing key: this device cannot take part in secure aggregation"};
+      if (options_.signing_key)
+        o = RunSecureAggregation(
+            wire_->channel,
+            {options_.device_id, action.assignment.task_id, options_.rpc_timeout_ms}, action,
+            secagg::Ed25519Signer(options_.signing_key));
+      runner.OnSecureAggregationDone(o.completed, o.detail, SteadyMs());
     }
     if (action.kind == fl::DeviceAction::kSendUpdate) {
       const fl::UpdateMessage& u = action.update;

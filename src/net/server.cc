@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "net/secagg_service.h"
 #include "privedge/v1/federated.grpc.pb.h"
 #include "store/sqlite_round_store.h"
 
@@ -90,12 +91,19 @@ class FederatedServer::Service final : public v1::Federated::Service {
       return Bad("device id must be 1-128 characters of [A-Za-z0-9_.:-]");
     if (req->token().size() != 64)
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "malformed enrollment token");
+    const std::string& key = req->signing_public_key();
+    if (key.empty() ? fl::SecureAggregationOn(s_.coord_->config()) : key.size() != 32)
+      return Bad("this task needs a 32-byte Ed25519 signing_public_key (secure aggregation), got " +
+                 std::to_string(key.size()) + " bytes");
     // unlink is atomic: exactly one Enroll consumes a token.
     if (unlink(TokenFile(s_.state_dir_, req->token()).c_str()) != 0)
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "enrollment token unknown or already used");
     std::lock_guard<std::mutex> lock(s_.mu_);
     Status st = s_.coord_->EnrollDevice(req->device_id());
+    if (st.ok() && !key.empty())
+      st = s_.device_keys_->Register(req->device_id(),
+                                     {reinterpret_cast<const uint8_t*>(key.data()), key.size()});
     if (!st.ok()) return FromStatus(st);
     resp->set_device_id(req->device_id());
     resp->set_task_id(s_.coord_->config().task_id);
@@ -127,6 +135,7 @@ class FederatedServer::Service final : public v1::Federated::Service {
       t->set_batch_size(a.training.batch_size);
       t->set_learning_rate(a.training.learning_rate);
       t->set_proximal_mu(a.training.proximal_mu);
+      resp->set_secure_aggregation(a.secure_aggregation);
     }
     return grpc::Status::OK;
   }
@@ -223,11 +232,16 @@ Result<std::unique_ptr<FederatedServer>> FederatedServer::Start(const fl::TaskCo
                         fl::Coordinator::Create(task, std::move(zeros), *s->store_, NowMs()));
   }
 
+  PE_ASSIGN_OR_RETURN(s->device_keys_, DeviceKeyRegistry::Open(options.state_dir + "/device_keys"));
+  s->coord_->SetDeviceRegistry(s->device_keys_.get());
+  s->secagg_service_ =
+      std::make_unique<SecAggService>(s->mu_, *s->coord_, [p = s.get()] { p->NotifyIfDone(); });
   s->service_ = std::make_unique<Service>(*s);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(s->service_.get());
+  builder.RegisterService(s->secagg_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0)
     return IoError("cannot listen on '", options.listen, "' (address in use or invalid)");

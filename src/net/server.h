@@ -18,6 +18,10 @@
 // the token's SHA-256 is a file under <state>/tokens/, consumed (unlinked) by the first Enroll
 // that presents it.
 //
+// With the task's secure_aggregation on, devices must enroll with an Ed25519 signing key
+// (kept under <state>/device_keys/) and the SecureAggregation service (secagg_service.h) runs
+// the rounds' SecAgg stages; a restart abandons the attempt whose session was under way.
+//
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
@@ -38,6 +42,9 @@ class Server;
 }
 
 namespace privedge::net {
+
+class DeviceKeyRegistry;
+class SecAggService;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:7443";
@@ -83,6 +90,8 @@ class FederatedServer {
   std::unique_ptr<fl::RoundStore> store_;
   std::unique_ptr<fl::Coordinator> coord_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<DeviceKeyRegistry> device_keys_;
+  std::unique_ptr<SecAggService> secagg_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread timer_;
   std::atomic<bool> stop_{false};
