@@ -14,6 +14,7 @@
 //   task.strategy.name = "fedavg";
 //   task.clients_per_round = 10;
 //   task.min_clients = 6;
+//   task.secure_aggregation.mode = "secaggplus";   // optional: the server sees only sums
 //   PE_RETURN_IF_ERROR(task.Validate());
 //   std::string text = privedge::fl::SerializeTaskConfig(task);   // "key = value" lines
 //   PE_ASSIGN_OR_RETURN(auto again, privedge::fl::ParseTaskConfig(text));
@@ -106,6 +107,27 @@ struct StrategyConfig {
   double dp_target_epsilon = 0.0;
 };
 
+// Secure aggregation of a round's updates (docs/secure-aggregation.md). With mode "secagg"
+// (the complete graph of Bonawitz et al. 2017) or "secaggplus" (the sparse random graph of Bell
+// et al. 2020) the round's selected devices run the SecAgg stages (advertise keys, share keys,
+// masked input, unmask) and the server learns only the sum of their quantized, weighted updates:
+// each device sends [w, w q(x_1), ..., w q(x_d)] with w = min(examples, max_weight) and q the
+// stochastic rounding of x clipped to [-clip, clip], and the strategy receives the weighted
+// mean of the survivors. Checks that need one update (the norm bound max_update_norm) happen on
+// the device before masking: it clips its delta to that L2 norm. Only strategies that use the
+// (weighted) mean work: fedavg, fedprox, fedadam, fedyogi, fedadagrad, and dpfedavg in its
+// distributed mode (devices add their noise share before masking; weight 1; the task needs
+// over_selection = 1, as every selected device is in the sum). The session lives in the
+// server's memory: a server restarted mid-session abandons that attempt and retries the round.
+struct SecureAggregationConfig {
+  std::string mode = "off";   // off | secagg | secaggplus
+  double clip = 1.0;          // per-coordinate range [-clip, clip] of a delta before quantizing
+  int64_t max_weight = 1000;  // cap on a device's weight (its example count)
+  int64_t stage_timeout_ms = 10000;  // a stage closes at this deadline with whoever answered
+  double dropout_rate = 0.3;         // dropouts the graph must survive (ChooseGraphParams)
+  double corruption_rate = 0.05;     // devices that may collude with the server
+};
+
 // One federated task as the server runs it.
 struct TaskConfig {
   std::string task_id = "task";
@@ -128,10 +150,14 @@ struct TaskConfig {
   // max_staleness are refused (stale_version). `rounds` counts aggregations. 0: synchronous.
   int64_t async_buffer_size = 0;
   int64_t max_staleness = 10;
+  SecureAggregationConfig secure_aggregation;
 
   // InvalidArgument for an empty id (ids are [A-Za-z0-9_.:-]), num_params < 1, rounds < 1,
   // clients_per_round < 1, over_selection < 1, min_clients outside [1, clients_per_round],
-  // deadline < 1, a negative norm bound, an unknown strategy or a parameter out of range.
+  // deadline < 1, a negative norm bound, an unknown strategy or a parameter out of range; with
+  // secure aggregation on, a strategy that needs individual updates (fedmedian, trimmedmean,
+  // krum, multikrum; dpfedavg outside distributed mode, or with over_selection != 1), async
+  // mode, or fewer than 3 devices selected per round.
   Status Validate() const;
 };
 

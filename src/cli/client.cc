@@ -1,18 +1,25 @@
 // privedge client: a device taking part in a federated task over gRPC, training the built-in
 // linear model (softmax regression) on local IDX data.
+#include "net/client.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <random>
 #include <set>
 #include <sstream>
-#include <random>
 
 #include "cli/cli.h"
 #include "fl/sim/dataset.h"
 #include "fl/sim/linear_model.h"
-#include "net/client.h"
 
 namespace privedge::cli {
 namespace {
@@ -36,10 +43,16 @@ sealed by the device keystore; later runs need only --identity. See docs/server.
   --device-id ID       this device's id (default: the identity's, else the host name)
   --token TOKEN        enroll first with this one-time token (privedge server enroll-token)
   --ca FILE            with --token: the server's CA certificate to pin
-  --identity DIR       the device identity (certificate, sealed key, pinned keys)
+  --identity DIR       the device identity: its Ed25519 key sealed by the device keystore,
+                       which authenticates it (TLS certificate) and signs its secure
+                       aggregation keys, with the certificate and pinned keys. Created at
+                       enrollment. With --insecure it holds only the sealed signing key
+                       (created on first use); without it, an --insecure device makes a key
+                       for this run only, so a task with secure aggregation needs it to
+                       enroll in the same run
   --tls-name NAME      name to expect in the server certificate (default: the host of ADDR)
   --keystore auto|software|tpm2, --keystore-dir DIR, --passphrase-file FILE, --tpm-tcti T
-                       the device keystore sealing the TLS key (see privedge keys)
+                       the device keystore sealing the identity key (see privedge keys)
   --insecure           plaintext gRPC without TLS (trusted test networks only)
   --max-run-s S        give up after S seconds (default: run until the task ends)
   --poll-ms N          longest wait between check-ins (default 1000)
@@ -49,6 +62,45 @@ sealed by the device keystore; later runs need only --identity. See docs/server.
                        policy: train only then; --busy, --on-battery, --metered stand in
                        for the platform's report of the device's state
 )";
+
+constexpr const char* kIdentityContext = "privedge-secagg-identity";
+
+// An --insecure device's Ed25519 identity (libsodium's 64-byte secret key), kept in
+// --identity DIR wrapped by the device keystore, or a fresh one for this run. (Over TLS the
+// identity key lives with the certificate: net/device_identity.h.)
+Result<SecureBuffer> LoadOrCreateSigningKey(const Args& args) {
+  if (!args.has("identity")) {
+    PE_ASSIGN_OR_RETURN(SecureBuffer sk, SecureBuffer::Allocate(crypto_sign_SECRETKEYBYTES));
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    crypto_sign_keypair(pk, sk.data());
+    return sk;
+  }
+  const std::string dir = args.get("identity");
+  const std::string path = dir + "/signing.key.sealed";
+  PE_ASSIGN_OR_RETURN(std::shared_ptr<Keystore> keystore, OpenKeystoreFromArgs(args, true));
+  if (std::ifstream in{path, std::ios::binary}) {
+    const std::vector<uint8_t> blob((std::istreambuf_iterator<char>(in)), {});
+    Result<SecureBuffer> unwrapped = keystore->Unwrap(blob, kIdentityContext);
+    if (!unwrapped.ok())
+      return PermissionDenied("--identity ", path, ": ", unwrapped.status().message());
+    SecureBuffer sk = std::move(*unwrapped);
+    if (sk.size() != crypto_sign_SECRETKEYBYTES)
+      return InvalidArgument("--identity ", path, ": key of ", sk.size(), " bytes, expected ",
+                             crypto_sign_SECRETKEYBYTES);
+    return sk;
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return IoError("cannot create --identity ", dir, ": ", std::strerror(errno));
+  PE_ASSIGN_OR_RETURN(SecureBuffer sk, SecureBuffer::Allocate(crypto_sign_SECRETKEYBYTES));
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_keypair(pk, sk.data());
+  PE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, keystore->Wrap(sk.span(), kIdentityContext));
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create --identity ", path, ": ", std::strerror(errno));
+  const bool written = write(fd, blob.data(), blob.size()) == static_cast<ssize_t>(blob.size());
+  if (close(fd) != 0 || !written) return IoError("cannot write --identity ", path);
+  return sk;
+}
 
 // Test aid: a device that, with probability p, drops out of the round it was selected for.
 class DroppingTrainer : public fl::LocalTrainer {
@@ -98,8 +150,8 @@ int ClientCommand(int argc, char** argv) {
     if (!args.options.count(required))
       return Fail(cmd, std::string("--") + required + " is required");
   const bool insecure = args.has("insecure");
-  if (insecure && (args.options.count("ca") || args.options.count("identity")))
-    return Fail(cmd, "--insecure excludes --ca and --identity");
+  if (insecure && args.options.count("ca"))
+    return Fail(cmd, "--insecure excludes --ca (there is no TLS to pin it for)");
   if (!insecure && !args.options.count("identity"))
     return Fail(cmd, "--identity DIR is required (or --insecure for plaintext gRPC)");
   if (!insecure && args.options.count("token") && !args.options.count("ca"))
@@ -164,6 +216,13 @@ int ClientCommand(int argc, char** argv) {
   options.conditions.unmetered = !args.has("metered");
   options.backoff.initial_ms = 200;
   options.backoff.max_ms = 10000;
+
+  if (sodium_init() < 0) return Fail(cmd, "libsodium failed to initialize");
+  if (insecure) {
+    Result<SecureBuffer> signing_key = LoadOrCreateSigningKey(args);
+    if (!signing_key.ok()) return Fail(cmd, signing_key.status().ToString());
+    options.signing_key = std::make_shared<const SecureBuffer>(std::move(*signing_key));
+  }
 
   fl::sim::LinearModelTrainer trainer(*data, indices, static_cast<uint64_t>(getpid()));
   DroppingTrainer dropping(trainer, dropout, static_cast<uint64_t>(getpid()) * 7919);

@@ -1,5 +1,7 @@
 // privedge server: runs a federated task over gRPC; privedge server enroll-token: one-time
 // device enrollment tokens.
+#include "net/server.h"
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -7,7 +9,9 @@
 #include <thread>
 
 #include "cli/cli.h"
-#include "net/server.h"
+#include "fl/sim/dataset.h"
+#include "fl/sim/linear_model.h"
+#include "store/sqlite_round_store.h"
 
 namespace privedge::cli {
 namespace {
@@ -29,6 +33,14 @@ task and its current round. The initial model is all zeros. See docs/server.md.
   --insecure        plaintext gRPC without TLS (trusted test networks only)
   --linger-ms N     keep answering this long after the task ends, so devices learn it
                     (default 3000)
+  --eval-data IMAGES, --eval-labels LABELS
+                    at the end, print the test accuracy of the final model as the
+                    built-in linear model (the one `privedge client` trains) on these
+                    IDX files
+
+The task config may turn on secure aggregation (secure_aggregation = secagg | secaggplus,
+docs/secure-aggregation.md): devices then enroll with a signing key and the server learns
+only the sum of each round's updates.
 
 enroll-token prints N (default 1) new one-time tokens, one per line, and the path of the CA
 certificate on stderr (creating the CA on first use). Hand a device a token and that file:
@@ -61,7 +73,9 @@ int ServerCommand(int argc, char** argv) {
   if (argc >= 1 && std::string(argv[0]) == "enroll-token") return EnrollToken(argc - 1, argv + 1);
   const std::string cmd = "server";
   Args args;
-  if (!ParseArgs(argc, argv, {"config", "state", "listen", "linger-ms", "tls-name", "cert-days"},
+  if (!ParseArgs(argc, argv,
+                 {"config", "state", "listen", "linger-ms", "tls-name", "cert-days", "eval-data",
+                  "eval-labels"},
                  {"insecure", "help"}, cmd, args))
     return 1;
   if (args.has("help")) {
@@ -114,8 +128,27 @@ int ServerCommand(int argc, char** argv) {
              rows);
   for (const auto& [name, value] : (*server)->Counters())
     std::cout << name << " = " << value << "\n";
-  if ((*server)->Phase() == fl::TaskPhase::kFailed)
-    return Fail(cmd, "task '" + task->task_id + "' failed (too many abandoned attempts)");
+  const bool failed = (*server)->Phase() == fl::TaskPhase::kFailed;
+  if (args.options.count("eval-data") || args.options.count("eval-labels")) {
+    server->reset();  // closes the store before it is read again
+    Result<fl::sim::Dataset> test =
+        fl::sim::ReadIdxPair(args.get("eval-data"), args.get("eval-labels"));
+    if (!test.ok()) return Fail(cmd, test.status().ToString());
+    auto store = store::SqliteRoundStore::Open(options.state_dir + "/server.db");
+    if (!store.ok()) return Fail(cmd, store.status().ToString());
+    auto snap = (*store)->LoadTask(task->task_id);
+    if (!snap.ok() || !*snap) return Fail(cmd, "cannot read the final model of the task");
+    const std::vector<float>& params = (*snap)->model.params;
+    if (static_cast<int64_t>(params.size()) != fl::sim::LinearModelParams(*test))
+      return Fail(cmd, "--eval-data: the model has " + std::to_string(params.size()) +
+                           " parameters, not the linear model's " +
+                           std::to_string(fl::sim::LinearModelParams(*test)));
+    const fl::sim::Evaluation e = fl::sim::EvaluateLinearModel(params, *test);
+    std::printf("final model version %lld: test accuracy %.4f, test loss %.4f (%lld examples)\n",
+                static_cast<long long>((*snap)->model.version), e.accuracy, e.loss,
+                static_cast<long long>(test->count));
+  }
+  if (failed) return Fail(cmd, "task '" + task->task_id + "' failed (too many abandoned attempts)");
   return 0;
 }
 

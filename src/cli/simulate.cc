@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "fl/secure_round.h"
 #include "fl/sim/linear_model.h"
 #include "fl/sim/simulation.h"
 #include "fl/strategy.h"
@@ -71,6 +72,14 @@ accuracy per round.
   --adaptive-clip QUANTILE  central: move C toward this quantile of the update norms (Andrew
                             et al. 2021; Z is then the total, shared with the noised count)
   --dp-quantization-scale S distributed: integers per unit (default 64 sqrt(params) / C)
+  --secure-aggregation MODE off | secagg (complete graph, Bonawitz et al. 2017) | secaggplus
+                            (sparse graph, Bell et al. 2020): each round runs the real SecAgg
+                            stages among its devices, the server gets only the sum
+                            (docs/secure-aggregation.md; default off)
+  --secagg-clip X           per-coordinate range [-X, X] of a quantized delta (default 1)
+  --secagg-drop-stage S     with --dropout: dropped devices fall silent at SecAgg stage S
+                            (0 advertise, 1 share keys, 2 masked input, 3 unmask; default:
+                            a random stage per device)
   --train-limit N           use only the first N training examples (default all)
   --test-limit N            evaluate on the first N test examples (default all)
   --seed S                  everything random follows from it (default 1)
@@ -279,7 +288,10 @@ int SimulateCommand(int argc, char** argv) {
                   "dp-quantization-scale",
                   "model",
                   "momentum",
-                  "threads"},
+                  "threads",
+                  "secure-aggregation",
+                  "secagg-clip",
+                  "secagg-drop-stage"},
                  {"help"}, cmd, args))
     return 1;
   if (args.has("help")) {
@@ -293,7 +305,7 @@ int SimulateCommand(int argc, char** argv) {
 
   fl::sim::SimulationConfig config;
   config.training.learning_rate = 0.05;
-  int64_t seed = 1, train_limit = 0, test_limit = 0, byz_f = -1, threads = 1;
+  int64_t seed = 1, train_limit = 0, test_limit = 0, byz_f = -1, threads = 1, drop_stage = -1;
   double mu = -1, server_lr = -1;
   if (!ParseIntOption(args, "clients", 1, 100000, config.clients, cmd) ||
       !ParseIntOption(args, "rounds", 1, 100000, config.rounds, cmd) ||
@@ -307,6 +319,8 @@ int SimulateCommand(int argc, char** argv) {
       !ParseIntOption(args, "test-limit", 1, 100000000, test_limit, cmd) ||
       !ParseIntOption(args, "seed", 0, INT64_MAX, seed, cmd) ||
       !ParseIntOption(args, "threads", 1, 256, threads, cmd) ||
+      !ParseIntOption(args, "secagg-drop-stage", 0, 3, drop_stage, cmd) ||
+      !ParseDouble(args, "secagg-clip", 1e-9, 1e9, config.secure_aggregation.clip) ||
       !ParseDouble(args, "momentum", 0, 0.999, config.momentum) ||
       !ParseDouble(args, "fraction", 1e-9, 1, config.fraction) ||
       !ParseDouble(args, "lr", 1e-9, 100, config.training.learning_rate) ||
@@ -328,6 +342,8 @@ int SimulateCommand(int argc, char** argv) {
   if (dp && args.has("strategy") && args.get("strategy") != "dpfedavg")
     return Fail(cmd, "--dp " + args.get("dp") + " aggregates with dpfedavg, not '" +
                          args.get("strategy") + "'");
+  config.secure_aggregation.mode = args.get("secure-aggregation", "off");
+  config.secagg_drop_stage = static_cast<int>(drop_stage);
   config.seed = static_cast<uint64_t>(seed);
   config.model_path = args.get("model", "");
   config.threads = static_cast<int>(threads);
@@ -356,6 +372,16 @@ int SimulateCommand(int argc, char** argv) {
   }
   if (Status s = fl::ValidateStrategyConfig(config.strategy); !s.ok())
     return Fail(cmd, s.message());
+  if (config.secure_aggregation.mode != "off") {
+    fl::TaskConfig probe;  // the secure aggregation checks that depend on the task's options
+    probe.num_params = 1;
+    probe.strategy = config.strategy;
+    probe.secure_aggregation = config.secure_aggregation;
+    probe.clients_per_round = static_cast<int64_t>(per_round);
+    probe.over_selection = config.over_selection;
+    probe.async_buffer_size = config.async_buffer_size;
+    if (Status s = fl::ValidateSecureAggregation(probe); !s.ok()) return Fail(cmd, s.message());
+  }
 
   const std::string dir = args.get("data-dir", "/usr/share/datasets/fashion-mnist");
   auto train = fl::sim::ReadFashionMnist(dir, true, train_limit);
@@ -445,6 +471,7 @@ int SimulateCommand(int argc, char** argv) {
        << ", \"partition\": " << JsonString(config.partition)
        << ", \"strategy\": " << JsonString(config.strategy.name)
        << ", \"dropout\": " << config.dropout << ", \"byzantine\": " << config.byzantine_fraction
+       << ", \"secure_aggregation\": " << JsonString(config.secure_aggregation.mode)
        << ", \"attack\": " << JsonString(config.attack) << ", \"seed\": " << config.seed << "},\n";
     if (dp_run) {
       const auto& st = config.strategy;

@@ -1,5 +1,7 @@
 #include "fl/coordinator.h"
 
+#include <sodium.h>
+
 #include <cmath>
 
 namespace privedge::fl {
@@ -67,6 +69,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Resume(RoundStore& store,
   c->metrics_ = std::move(snap->metrics);
   if (snap->finished) c->phase_ = TaskPhase::kFinished;
   if (c->counter("task_failed") > 0) c->phase_ = TaskPhase::kFailed;
+  // The SecAgg session of the attempt under way was in memory only.
+  c->restart_abandon_pending_ = c->secure() && !c->assigned_.empty();
   return c;
 }
 
@@ -127,12 +131,23 @@ Result<CheckInResponse> Coordinator::CheckIn(const std::string& device_id, int64
       r.reason = "selection full";
       return r;
     }
+    if (secure_) {
+      r.reason = "secure aggregation session under way";
+      return r;
+    }
+    if (secure() && !(registry_ && registry_->SigningKey(device_id))) {
+      PE_RETURN_IF_ERROR(Count("checkin_refused.no_signing_key"));
+      r.reason = "no signing key enrolled (needed for secure aggregation)";
+      return r;
+    }
     PE_RETURN_IF_ERROR(store_.AssignDevice(config_.task_id, round_, device_id));
     assigned_.insert(device_id);
   }
   r.assigned = true;
-  r.assignment = Assignment{config_.task_id, round_.round,  round_.attempt,  device_id,
-                            model_.version,  model_.digest, config_.training};
+  r.assignment = Assignment{config_.task_id, round_.round,  round_.attempt,   device_id,
+                            model_.version,  model_.digest, config_.training, secure()};
+  if (secure() && !secure_ && static_cast<int64_t>(assigned_.size()) >= selection_target())
+    PE_RETURN_IF_ERROR(OpenSecureRound(now_ms));
   return r;
 }
 
@@ -152,6 +167,9 @@ Result<SubmitResponse> Coordinator::Submit(const UpdateMessage& u, int64_t now_m
       return Reject(RejectReason::kRoundClosed, "round " + std::to_string(u.round) +
                                                     " is not collecting (current round " +
                                                     std::to_string(round_.round) + ")");
+    if (secure())
+      return Reject(RejectReason::kSecureAggregationRequired,
+                    "task '" + config_.task_id + "' runs secure aggregation: no plain updates");
     if (nonces_.count(u.nonce)) return Reject(RejectReason::kReplay, "nonce seen before");
     if (!assigned_.count(u.device_id))
       return Reject(RejectReason::kNotAssigned, "device was not selected for round " +
@@ -213,8 +231,123 @@ Result<SubmitResponse> Coordinator::Submit(const UpdateMessage& u, int64_t now_m
 
 Status Coordinator::OnTimer(int64_t now_ms) {
   if (async()) return ExpireAssignments(now_ms);
-  if (phase_ == TaskPhase::kRunning && now_ms >= deadline_ms()) return CloseRound(now_ms, true);
+  if (phase_ != TaskPhase::kRunning) return Status::OK();
+  if (restart_abandon_pending_) {
+    restart_abandon_pending_ = false;
+    return AbandonSecure(now_ms, "secagg.restart_abandoned",
+                         "the server restarted during the secure aggregation session");
+  }
+  if (now_ms >= deadline_ms()) return CloseRound(now_ms, true);
+  if (!secure()) return Status::OK();
+  if (!secure_ && now_ms >= selection_window_end_ms() &&
+      static_cast<int64_t>(assigned_.size()) >= std::max<int64_t>(3, config_.min_clients))
+    PE_RETURN_IF_ERROR(OpenSecureRound(now_ms));
+  if (!secure_) return Status::OK();
+  secure_->OnTimer(now_ms);
+  return FinishSecureIfOver(now_ms);
+}
+
+int64_t Coordinator::next_timer_ms() const {
+  int64_t next = deadline_ms();
+  if (secure() && !secure_) next = std::min(next, selection_window_end_ms());
+  if (secure_) next = std::min(next, secure_->stage_deadline_ms());
+  return next;
+}
+
+Status Coordinator::OpenSecureRound(int64_t now_ms) {
+  if (!registry_)
+    return AbandonSecure(now_ms, "secagg.aborted", "no device registry for secure aggregation");
+  std::array<uint8_t, 32> seed{};
+  randombytes_buf(seed.data(), seed.size());
+  Result<std::unique_ptr<SecureRound>> opened = SecureRound::Open(
+      config_, round_.round, round_.attempt,
+      std::vector<std::string>(assigned_.begin(), assigned_.end()), *registry_, seed, now_ms);
+  if (!opened.ok())
+    return AbandonSecure(
+        now_ms, "secagg.aborted",
+        "cannot open the secure aggregation session: " + opened.status().message());
+  secure_ = std::move(*opened);
+  return Count("secagg.sessions");
+}
+
+Status Coordinator::FinishSecureIfOver(int64_t now_ms) {
+  if (!secure_) return Status::OK();
+  if (secure_->done()) return AggregateSecure(now_ms);
+  if (secure_->aborted())
+    return AbandonSecure(now_ms, "secagg.aborted",
+                         "secure aggregation aborted: " + secure_->abort_reason());
   return Status::OK();
+}
+
+Status Coordinator::AbandonSecure(int64_t now_ms, const std::string& counter, std::string reason) {
+  last_secure_abort_ = "round " + std::to_string(round_.round) + " attempt " +
+                       std::to_string(round_.attempt) + ": " + std::move(reason);
+  PE_RETURN_IF_ERROR(Count(counter));
+  return Abandon(now_ms);
+}
+
+Result<SecureJoinResponse> Coordinator::JoinSecureRound(const std::string& device_id, int64_t round,
+                                                        int64_t attempt, int64_t now_ms) {
+  PE_RETURN_IF_ERROR(OnTimer(now_ms));
+  SecureJoinResponse r;
+  r.state = SecureJoinResponse::State::kRefused;
+  if (!secure()) {
+    r.reason = "task '" + config_.task_id + "' does not run secure aggregation";
+    return r;
+  }
+  if (phase_ != TaskPhase::kRunning || round != round_.round || attempt != round_.attempt ||
+      !assigned_.count(device_id)) {
+    r.reason = "not selected for round " + std::to_string(round) + " attempt " +
+               std::to_string(attempt) + " (current: round " + std::to_string(round_.round) +
+               " attempt " + std::to_string(round_.attempt) + ")";
+    if (!last_secure_abort_.empty()) r.reason += "; last abort: " + last_secure_abort_;
+    return r;
+  }
+  if (!secure_) {
+    r.state = SecureJoinResponse::State::kWait;
+    r.reason = "waiting for the selection to close";
+    r.retry_after_ms = std::max<int64_t>(1, next_timer_ms() - now_ms);
+    return r;
+  }
+  std::optional<SecureRoundInfo> info = secure_->InfoFor(device_id);
+  if (!info) {
+    r.reason = "device '" + device_id + "' is not in the secure aggregation session";
+    return r;
+  }
+  r.state = SecureJoinResponse::State::kJoined;
+  r.info = std::move(*info);
+  return r;
+}
+
+Result<SecureExchangeResponse> Coordinator::SecureExchange(
+    const std::string& device_id, int64_t round, int64_t attempt,
+    std::span<const std::vector<uint8_t>> to_server, int64_t now_ms) {
+  PE_RETURN_IF_ERROR(OnTimer(now_ms));
+  SecureExchangeResponse r;
+  if (!secure_ || phase_ != TaskPhase::kRunning || round != round_.round ||
+      attempt != round_.attempt) {
+    r.finished = true;
+    r.reason = "round " + std::to_string(round) + " attempt " + std::to_string(attempt) +
+               " is no longer collecting";
+    if (!last_secure_abort_.empty()) r.reason += " (last abort: " + last_secure_abort_ + ")";
+    return r;
+  }
+  for (const std::vector<uint8_t>& bytes : to_server) {
+    responded_.insert(device_id);
+    Status st = secure_->Receive(device_id, bytes, now_ms);
+    if (!st.ok()) {
+      PE_RETURN_IF_ERROR(Count("secagg.messages_refused"));
+      if (r.refused.empty()) r.refused = st.message();
+    }
+  }
+  r.to_device = secure_->TakeOutbox(device_id);
+  const bool aborted = secure_->aborted();
+  PE_RETURN_IF_ERROR(FinishSecureIfOver(now_ms));
+  if (!secure_) {
+    r.finished = true;
+    if (aborted) r.reason = last_secure_abort_;
+  }
+  return r;
 }
 
 Status Coordinator::ExpireAssignments(int64_t now_ms) {
@@ -231,6 +364,12 @@ Status Coordinator::ExpireAssignments(int64_t now_ms) {
 }
 
 Status Coordinator::CloseRound(int64_t now_ms, bool at_deadline) {
+  if (secure()) {
+    std::string where = secure_ ? "during the secure aggregation session"
+                                : "before the secure aggregation session opened (" +
+                                      std::to_string(assigned_.size()) + " devices selected)";
+    return AbandonSecure(now_ms, "secagg.deadline", "round deadline passed " + where);
+  }
   if (static_cast<int64_t>(updates_.size()) >= config_.min_clients) {
     const int64_t silent = static_cast<int64_t>(assigned_.size() - responded_.size());
     return Aggregate(now_ms, at_deadline ? silent : 0);
@@ -239,6 +378,7 @@ Status Coordinator::CloseRound(int64_t now_ms, bool at_deadline) {
 }
 
 void Coordinator::ResetAttempt() {
+  secure_.reset();
   assigned_.clear();
   responded_.clear();
   updates_.clear();
@@ -278,6 +418,23 @@ Status Coordinator::Aggregate(int64_t now_ms, int64_t dropped) {
     PE_RETURN_IF_ERROR(Count("aggregation_refused"));
     return Abandon(now_ms);
   }
+  return Commit(std::move(params), now_ms, static_cast<int64_t>(updates_.size()), dropped,
+                examples > 0 ? loss / examples : 0);
+}
+
+Status Coordinator::AggregateSecure(int64_t now_ms) {
+  Result<AggregatedSum> sum = secure_->Sum();
+  std::vector<float> params = model_.params;
+  Status aggregated = sum.ok() ? strategy_->AggregateSum(*sum, params) : sum.status();
+  if (!aggregated.ok()) return AbandonSecure(now_ms, "aggregation_refused", aggregated.message());
+  PE_RETURN_IF_ERROR(Count("secagg.completed"));
+  // Per-device losses are not sent under secure aggregation: the round reports none.
+  return Commit(std::move(params), now_ms, sum->contributors,
+                static_cast<int64_t>(assigned_.size()) - sum->contributors, 0.0);
+}
+
+Status Coordinator::Commit(std::vector<float> params, int64_t now_ms, int64_t participants,
+                           int64_t dropped, double train_loss) {
   for (float v : params)
     if (!std::isfinite(v)) {
       PE_RETURN_IF_ERROR(Count("aggregation_non_finite"));
@@ -289,10 +446,10 @@ Status Coordinator::Aggregate(int64_t now_ms, int64_t dropped) {
   m.model_version = next_model.version;
   m.attempts = round_.attempt;
   m.assigned = static_cast<int64_t>(assigned_.size());
-  m.participants = static_cast<int64_t>(updates_.size());
+  m.participants = participants;
   m.dropped = dropped;
   m.rejected = rejected_this_round_;
-  m.train_loss = examples > 0 ? loss / examples : 0;
+  m.train_loss = train_loss;
   const bool finished = round_.round >= config_.rounds;
   RoundState next{round_.round + 1, 1, now_ms};
   PE_RETURN_IF_ERROR(

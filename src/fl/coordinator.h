@@ -26,6 +26,17 @@
 // staleness-weighted deltas (see federated.h). Replays, unknown devices and the content checks
 // work as in synchronous mode; the round named in an update is not checked, its base version is.
 //
+// With TaskConfig::secure_aggregation on, a round attempt opens a SecAgg session among its
+// selected devices once the selection is full (or, with at least max(3, min_clients) devices,
+// a quarter of the round deadline after the attempt opened). Each device trains, joins
+// (JoinSecureRound: its index and the session's public parameters) and exchanges the stage
+// messages (SecureExchange); plain updates are refused. When the session completes the
+// strategy receives the unmasked sum (Strategy::AggregateSum) and the round commits as usual;
+// when it aborts (too few devices left at a stage, or the round deadline) the attempt is
+// abandoned with the reason (last_secure_abort()) and retried. Nothing of a device's update
+// reaches the store; the session lives in memory, so a coordinator rebuilt by Resume in the
+// middle of a session abandons that attempt (counter secagg.restart_abandoned) and retries.
+//
 // Thread-safety: none; drive one coordinator from one thread (or lock around it).
 #pragma once
 
@@ -36,6 +47,7 @@
 #include <vector>
 
 #include "fl/round_store.h"
+#include "fl/secure_round.h"
 #include "fl/strategy.h"
 #include "fl/validation.h"
 #include "privedge/federated.h"
@@ -51,6 +63,7 @@ struct Assignment {
   int64_t base_version = 0;
   std::string model_digest;  // the device checks the model it downloads against this
   TrainingConfig training;
+  bool secure_aggregation = false;  // join the round's SecAgg session instead of submitting
 };
 
 struct CheckInResponse {
@@ -78,6 +91,22 @@ struct SubmitResponse {
   std::string detail;
 };
 
+// A selected device's request for its place in the round's SecAgg session.
+struct SecureJoinResponse {
+  enum class State { kJoined, kWait, kRefused } state = State::kWait;
+  SecureRoundInfo info;        // kJoined
+  int64_t retry_after_ms = 0;  // kWait: the session opens when the selection closes
+  std::string reason;          // kRefused, kWait
+};
+
+// The server's side of one exchange of SecAgg stage messages with a device.
+struct SecureExchangeResponse {
+  std::vector<std::vector<uint8_t>> to_device;  // server messages for the device, in order
+  bool finished = false;  // the session is over for this device (it need not poll again)
+  std::string reason;     // when finished without the round completing: why
+  std::string refused;    // a message of the device the server refused, and why
+};
+
 enum class TaskPhase { kRunning, kFinished, kFailed };
 
 class Coordinator {
@@ -93,11 +122,29 @@ class Coordinator {
 
   // Adds a device to the task's enrolled devices (idempotent).
   Status EnrollDevice(const std::string& device_id);
+  // Secure aggregation: the enrolled devices' Ed25519 signing keys (must outlive the
+  // coordinator). Devices without a key are not selected while secure aggregation is on.
+  void SetDeviceRegistry(const secagg::DeviceRegistry* registry) { registry_ = registry; }
 
   Result<CheckInResponse> CheckIn(const std::string& device_id, int64_t now_ms);
   Result<SubmitResponse> Submit(const UpdateMessage& update, int64_t now_ms);
   // The timer event: closes the round if its deadline passed. Calling it early is harmless.
   Status OnTimer(int64_t now_ms);
+  // Secure aggregation: a device assigned to (round, attempt) asks for its place in the session.
+  Result<SecureJoinResponse> JoinSecureRound(const std::string& device_id, int64_t round,
+                                             int64_t attempt, int64_t now_ms);
+  // Secure aggregation: the device's stage messages (secagg codec bytes; none to just poll)
+  // and the server's messages for it. Errors (Status) only come from the store.
+  Result<SecureExchangeResponse> SecureExchange(const std::string& device_id, int64_t round,
+                                                int64_t attempt,
+                                                std::span<const std::vector<uint8_t>> to_server,
+                                                int64_t now_ms);
+  // The next time OnTimer has work to do (a stage deadline, the selection window, the round
+  // deadline), for drivers on a virtual clock.
+  int64_t next_timer_ms() const;
+  const std::string& last_secure_abort() const { return last_secure_abort_; }
+  bool secure_session_open() const { return secure_ != nullptr; }
+
   // Records the evaluation of the model produced by `round` in its metrics.
   Status RecordEvaluation(int64_t round, double test_accuracy, double test_loss);
 
@@ -120,6 +167,16 @@ class Coordinator {
   SubmitResponse Reject(RejectReason reason, std::string detail);
   Status CloseRound(int64_t now_ms, bool at_deadline);
   Status Aggregate(int64_t now_ms, int64_t dropped);
+  Status AggregateSecure(int64_t now_ms);
+  Status Commit(std::vector<float> params, int64_t now_ms, int64_t participants, int64_t dropped,
+                double train_loss);
+  bool secure() const { return SecureAggregationOn(config_); }
+  int64_t selection_window_end_ms() const {
+    return round_.opened_at_ms + std::max<int64_t>(1, config_.round_deadline_ms / 4);
+  }
+  Status OpenSecureRound(int64_t now_ms);
+  Status FinishSecureIfOver(int64_t now_ms);
+  Status AbandonSecure(int64_t now_ms, const std::string& counter, std::string reason);
   Status Abandon(int64_t now_ms);
   void ResetAttempt();
   bool async() const { return config_.async_buffer_size > 0; }
@@ -140,6 +197,10 @@ class Coordinator {
   std::map<std::string, int64_t> counters_;
   std::vector<RoundMetrics> metrics_;
   int64_t rejected_this_round_ = 0;
+  const secagg::DeviceRegistry* registry_ = nullptr;
+  std::unique_ptr<SecureRound> secure_;  // this attempt's SecAgg session, once open
+  std::string last_secure_abort_;
+  bool restart_abandon_pending_ = false;  // resumed mid-session: abandon at the next event
 };
 
 }  // namespace privedge::fl

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace privedge::fl {
 
@@ -17,7 +18,7 @@ DeviceAction DeviceRunner::OnTimer(int64_t now_ms, const DeviceConditions& c) {
   if (now_ms < next_wake_ms_) return {};
   if (state_ == State::kBackoff) {
     state_ = State::kUploading;
-    return {DeviceAction::kSendUpdate, pending_};
+    return {DeviceAction::kSendUpdate, pending_, {}};
   }
   if (state_ != State::kIdle) return {};
   if ((policy_.require_idle && !c.idle) || (policy_.require_charging && !c.charging) ||
@@ -26,7 +27,7 @@ DeviceAction DeviceRunner::OnTimer(int64_t now_ms, const DeviceConditions& c) {
     return {};
   }
   state_ = State::kCheckingIn;
-  return {DeviceAction::kCheckIn, {}};
+  return {DeviceAction::kCheckIn, {}, {}};
 }
 
 DeviceAction DeviceRunner::OnCheckIn(const CheckInResponse& r, std::span<const float> model,
@@ -59,8 +60,23 @@ DeviceAction DeviceRunner::OnCheckIn(const CheckInResponse& r, std::span<const f
                            trained->num_examples,
                            trained->train_loss};
   failures_ = 0;
+  if (a.secure_aggregation) {
+    // The update leaves the runner for the SecAgg session; nothing is kept for resending.
+    state_ = State::kSecureAggregating;
+    return {DeviceAction::kSecureAggregate, std::exchange(pending_, UpdateMessage{}), a};
+  }
   state_ = State::kUploading;
-  return {DeviceAction::kSendUpdate, pending_};
+  return {DeviceAction::kSendUpdate, pending_, {}};
+}
+
+void DeviceRunner::OnSecureAggregationDone(bool completed, const std::string& detail,
+                                           int64_t now_ms) {
+  state_ = State::kIdle;
+  next_wake_ms_ = now_ms + 1;
+  if (completed)
+    ++accepted_;
+  else
+    log_.push_back("secure aggregation did not complete: " + detail);
 }
 
 void DeviceRunner::OnSubmitResult(const SubmitResponse& r, int64_t now_ms) {

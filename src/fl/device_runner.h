@@ -10,6 +10,8 @@
 //   if (a.kind == DeviceAction::kSendUpdate) -> send a.update, then
 //       runner.OnSubmitResult(result, now) or runner.OnSendFailed(now)
 //   (a check-in that cannot reach the server: runner.OnCheckInFailed(now))
+//   if (a.kind == DeviceAction::kSecureAggregate) -> run the round's SecAgg session with
+//       a.update (fl/secure_device.h), then runner.OnSecureAggregationDone(completed, why, now)
 //
 // States: kIdle (waiting for next_wake_ms) -> kCheckingIn -> kUploading -> kIdle. A failed
 // send goes to kBackoff and resends the same update (same nonce) at the backoff timer; the
@@ -51,13 +53,14 @@ struct BackoffConfig {
 };
 
 struct DeviceAction {
-  enum Kind { kNone, kCheckIn, kSendUpdate } kind = kNone;
-  UpdateMessage update;  // for kSendUpdate
+  enum Kind { kNone, kCheckIn, kSendUpdate, kSecureAggregate } kind = kNone;
+  UpdateMessage update;   // for kSendUpdate and kSecureAggregate
+  Assignment assignment;  // for kSecureAggregate: the round attempt whose session to join
 };
 
 class DeviceRunner {
  public:
-  enum class State { kIdle, kCheckingIn, kUploading, kBackoff };
+  enum class State { kIdle, kCheckingIn, kUploading, kBackoff, kSecureAggregating };
 
   // `seed` drives the nonces and the jitter; a real device passes fresh random bits.
   DeviceRunner(std::string device_id, LocalTrainer& trainer, DevicePolicy policy,
@@ -72,6 +75,9 @@ class DeviceRunner {
   void OnSendFailed(int64_t now_ms);
   // The check-in did not reach the server (offline): check in again after a backoff delay.
   void OnCheckInFailed(int64_t now_ms);
+  // The secure aggregation session of a kSecureAggregate action ended: `completed` when the
+  // device sent its last stage message, else `detail` says why (logged).
+  void OnSecureAggregationDone(bool completed, const std::string& detail, int64_t now_ms);
 
   State state() const { return state_; }
   int64_t next_wake_ms() const { return next_wake_ms_; }

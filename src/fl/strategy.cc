@@ -23,16 +23,38 @@ std::vector<double> WeightedMeanDelta(std::span<const ClientUpdate> updates, siz
   return sum;
 }
 
+std::vector<double> MeanOfSum(const AggregatedSum& sum) {
+  std::vector<double> mean(sum.weighted_sum);
+  for (double& v : mean) v /= sum.total_weight;
+  return mean;
+}
+
+Status CheckSum(const AggregatedSum& sum, size_t n) {
+  if (sum.weighted_sum.size() != n || !(sum.total_weight > 0) || sum.contributors < 1)
+    return InvalidArgument("aggregated sum: ", sum.weighted_sum.size(), " values of total weight ",
+                           sum.total_weight, " from ", sum.contributors, " devices; expected ", n,
+                           " values, positive weight");
+  return Status::OK();
+}
+
 class FedAvg : public Strategy {
  public:
   explicit FedAvg(double lr) : lr_(lr) {}
   Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
-    std::vector<double> mean = WeightedMeanDelta(updates, global.size());
-    for (size_t i = 0; i < global.size(); ++i) global[i] += static_cast<float>(lr_ * mean[i]);
+    Step(WeightedMeanDelta(updates, global.size()), global);
+    return Status::OK();
+  }
+  Status AggregateSum(const AggregatedSum& sum, std::vector<float>& global) override {
+    PE_RETURN_IF_ERROR(CheckSum(sum, global.size()));
+    Step(MeanOfSum(sum), global);
     return Status::OK();
   }
 
  private:
+  void Step(const std::vector<double>& mean, std::vector<float>& global) const {
+    for (size_t i = 0; i < global.size(); ++i) global[i] += static_cast<float>(lr_ * mean[i]);
+  }
+
   double lr_;
 };
 
@@ -45,7 +67,31 @@ class FedOpt : public Strategy {
       : kind_(kind), c_(c), m_(n, 0.0f), v_(n, static_cast<float>(c.tau * c.tau)) {}
 
   Status Aggregate(std::span<const ClientUpdate> updates, std::vector<float>& global) override {
-    std::vector<double> d = WeightedMeanDelta(updates, global.size());
+    Step(WeightedMeanDelta(updates, global.size()), global);
+    return Status::OK();
+  }
+  Status AggregateSum(const AggregatedSum& sum, std::vector<float>& global) override {
+    PE_RETURN_IF_ERROR(CheckSum(sum, global.size()));
+    Step(MeanOfSum(sum), global);
+    return Status::OK();
+  }
+
+  std::vector<float> SaveState() const override {
+    std::vector<float> s(m_);
+    s.insert(s.end(), v_.begin(), v_.end());
+    return s;
+  }
+  Status RestoreState(std::span<const float> state) override {
+    if (state.size() != 2 * m_.size())
+      return InvalidArgument("server optimizer state: expected ", 2 * m_.size(), " floats, got ",
+                             state.size());
+    std::copy(state.begin(), state.begin() + m_.size(), m_.begin());
+    std::copy(state.begin() + m_.size(), state.end(), v_.begin());
+    return Status::OK();
+  }
+
+ private:
+  void Step(const std::vector<double>& d, std::vector<float>& global) {
     for (size_t i = 0; i < global.size(); ++i) {
       const double m = c_.beta1 * m_[i] + (1 - c_.beta1) * d[i];
       const double d2 = d[i] * d[i];
@@ -65,24 +111,8 @@ class FedOpt : public Strategy {
       v_[i] = static_cast<float>(v);
       global[i] += static_cast<float>(c_.server_learning_rate * m / (std::sqrt(v) + c_.tau));
     }
-    return Status::OK();
   }
 
-  std::vector<float> SaveState() const override {
-    std::vector<float> s(m_);
-    s.insert(s.end(), v_.begin(), v_.end());
-    return s;
-  }
-  Status RestoreState(std::span<const float> state) override {
-    if (state.size() != 2 * m_.size())
-      return InvalidArgument("server optimizer state: expected ", 2 * m_.size(), " floats, got ",
-                             state.size());
-    std::copy(state.begin(), state.begin() + m_.size(), m_.begin());
-    std::copy(state.begin() + m_.size(), state.end(), v_.begin());
-    return Status::OK();
-  }
-
- private:
   Kind kind_;
   StrategyConfig c_;
   std::vector<float> m_, v_;
@@ -192,13 +222,19 @@ class DpFedAvg : public Strategy {
       for (const ClientUpdate& u : updates)
         for (size_t i = 0; i < mean.size(); ++i) mean[i] += u.delta[i] / double(updates.size());
     } else if (c_.dp_mode == "distributed") {
-      mean = SumQuantized(updates, global.size());
-      for (double& v : mean) v /= scale_ * m_;
+      mean = DistributedMean(SumQuantized(updates, global.size()));
     } else {
       PE_ASSIGN_OR_RETURN(mean, CentralNoisedMean(updates, global.size()));
     }
-    for (size_t i = 0; i < global.size(); ++i)
-      global[i] += static_cast<float>(c_.server_learning_rate * mean[i]);
+    Step(mean, global);
+    return Status::OK();
+  }
+
+  // Under secure aggregation (distributed mode only): the sum of the devices' integers.
+  Status AggregateSum(const AggregatedSum& sum, std::vector<float>& global) override {
+    if (c_.dp_mode != "distributed") return Strategy::AggregateSum(sum, global);
+    PE_RETURN_IF_ERROR(CheckSum(sum, global.size()));
+    Step(DistributedMean(sum.weighted_sum), global);
     return Status::OK();
   }
 
@@ -217,9 +253,20 @@ class DpFedAvg : public Strategy {
   }
 
  private:
-  // The integer sum of the devices' quantized, noised updates. In deployment this is the only
-  // thing the server learns: secure aggregation (SecAgg+, src/secagg/) hands it the sum modulo
-  // its field and never an individual update; this is where that sum enters the strategy.
+  void Step(const std::vector<double>& mean, std::vector<float>& global) const {
+    for (size_t i = 0; i < global.size(); ++i)
+      global[i] += static_cast<float>(c_.server_learning_rate * mean[i]);
+  }
+
+  // The sum of the devices' integers over the fixed denominator, back in update units.
+  std::vector<double> DistributedMean(std::vector<double> sum) const {
+    for (double& v : sum) v /= scale_ * m_;
+    return sum;
+  }
+
+  // The integer sum of the devices' quantized, noised updates, when the server received them
+  // one by one (no secure aggregation). With secure aggregation on, AggregateSum receives the
+  // same sum from SecAgg (fl/secure_round.h) and no individual update exists on the server.
   static std::vector<double> SumQuantized(std::span<const ClientUpdate> updates, size_t n) {
     std::vector<double> sum(n, 0.0);  // integers below 2^24 each: the double sum is exact
     for (const ClientUpdate& u : updates)
@@ -259,6 +306,27 @@ class DpFedAvg : public Strategy {
 };
 
 }  // namespace
+
+Status Strategy::AggregateSum(const AggregatedSum&, std::vector<float>&) {
+  return InvalidArgument("this strategy needs individual updates; secure aggregation gives ",
+                         "the server only their sum");
+}
+
+Status CheckStrategyTakesSum(const StrategyConfig& c) {
+  static const std::vector<std::string> ok = {"fedavg", "fedprox", "fedadam", "fedyogi",
+                                              "fedadagrad"};
+  if (std::find(ok.begin(), ok.end(), c.name) != ok.end()) return Status::OK();
+  if (c.name == "dpfedavg") {
+    if (c.dp_mode == "distributed") return Status::OK();
+    return InvalidArgument("secure aggregation with dpfedavg needs strategy.dp_mode = ",
+                           "distributed (devices noise before masking), got '", c.dp_mode,
+                           "': the server cannot clip or see updates it never receives");
+  }
+  return InvalidArgument("strategy '", c.name, "' needs each device's update, and secure ",
+                         "aggregation gives the server only their sum: use fedavg, fedprox, ",
+                         "fedadam, fedyogi, fedadagrad or dpfedavg (distributed), or turn ",
+                         "secure_aggregation off");
+}
 
 Status Strategy::RestoreState(std::span<const float> state) {
   if (!state.empty())

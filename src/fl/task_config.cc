@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fl/dp.h"
+#include "fl/secure_round.h"
 #include "fl/strategy.h"
 #include "privedge/federated.h"
 
@@ -115,6 +116,17 @@ const std::vector<Field>& Fields() {
       Real("strategy.dp_delta", [](TaskConfig& c) -> double& { return c.strategy.dp_delta; }),
       Real("strategy.dp_target_epsilon",
            [](TaskConfig& c) -> double& { return c.strategy.dp_target_epsilon; }),
+      Text("secure_aggregation",
+           [](TaskConfig& c) -> std::string& { return c.secure_aggregation.mode; }),
+      Real("secagg.clip", [](TaskConfig& c) -> double& { return c.secure_aggregation.clip; }),
+      Int("secagg.max_weight",
+          [](TaskConfig& c) -> int64_t& { return c.secure_aggregation.max_weight; }),
+      Int("secagg.stage_timeout_ms",
+          [](TaskConfig& c) -> int64_t& { return c.secure_aggregation.stage_timeout_ms; }),
+      Real("secagg.dropout_rate",
+           [](TaskConfig& c) -> double& { return c.secure_aggregation.dropout_rate; }),
+      Real("secagg.corruption_rate",
+           [](TaskConfig& c) -> double& { return c.secure_aggregation.corruption_rate; }),
   };
   return fields;
 }
@@ -162,8 +174,9 @@ Status TaskConfig::Validate() const {
   if (!(training.proximal_mu >= 0.0))
     return InvalidArgument("training.proximal_mu must be >= 0, got ", training.proximal_mu);
   PE_RETURN_IF_ERROR(ValidateStrategyConfig(strategy));
-  if (strategy.name == "dpfedavg") return ValidateDpTask(strategy, num_params, clients_per_round);
-  return Status::OK();
+  if (strategy.name == "dpfedavg")
+    PE_RETURN_IF_ERROR(ValidateDpTask(strategy, num_params, clients_per_round));
+  return ValidateSecureAggregation(*this);
 }
 
 std::string SerializeTaskConfig(const TaskConfig& config) {

@@ -27,6 +27,8 @@ const char* RejectReasonName(RejectReason reason) {
       return "wrong_shape";
     case RejectReason::kBadExampleCount:
       return "bad_example_count";
+    case RejectReason::kSecureAggregationRequired:
+      return "secure_aggregation_required";
     case RejectReason::kNonFinite:
       return "non_finite";
     case RejectReason::kNormExceeded:

@@ -22,9 +22,10 @@ enum class RejectReason {
   kBadExampleCount,  // num_examples < 1 or absurdly large
   kNonFinite,        // a NaN or infinity in the delta or the reported loss
   kNormExceeded,     // the delta's L2 norm is above the task's bound
+  kSecureAggregationRequired,  // a plain update in a task that runs secure aggregation
 };
 
-inline constexpr int kNumRejectReasons = 11;
+inline constexpr int kNumRejectReasons = 12;
 
 // "unknown_device", "replay", ... ("none" for kNone).
 const char* RejectReasonName(RejectReason reason);

@@ -10,6 +10,7 @@
 #include "net/device_identity.h"
 #include "net/model_signature.h"
 #include "net/tls.h"
+#include "net/secagg_client.h"
 #include "privedge/v1/federated.grpc.pb.h"
 
 namespace privedge::net {
@@ -50,6 +51,22 @@ FederatedClient::FederatedClient(ClientOptions options, fl::LocalTrainer& traine
 
 FederatedClient::~FederatedClient() = default;
 
+namespace {
+
+// libsodium's 64-byte Ed25519 secret key of a 32-byte seed: over TLS the device's identity key
+// also signs its secure aggregation keys.
+Result<std::shared_ptr<const SecureBuffer>> SigningKeyOfSeed(std::span<const uint8_t> seed) {
+  if (seed.size() != crypto_sign_SEEDBYTES)
+    return InvalidArgument("device key seed of ", seed.size(), " bytes, expected ",
+                           crypto_sign_SEEDBYTES);
+  PE_ASSIGN_OR_RETURN(SecureBuffer sk, SecureBuffer::Allocate(crypto_sign_SECRETKEYBYTES));
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_seed_keypair(pk, sk.data(), seed.data());
+  return std::make_shared<const SecureBuffer>(std::move(sk));
+}
+
+}  // namespace
+
 // Insecure: a plaintext channel. TLS: a channel that pins the CA; with the identity (loaded
 // from identity_dir when `with_identity`) it also presents the device certificate.
 Status FederatedClient::Connect(bool with_identity) {
@@ -73,6 +90,7 @@ Status FederatedClient::Connect(bool with_identity) {
                                id.device_id, "', not '", options_.device_id, "'");
       options_.device_id = id.device_id;
       if (!options_.model_key) options_.model_key = id.model_key;
+      PE_ASSIGN_OR_RETURN(options_.signing_key, SigningKeyOfSeed(id.key_seed.span()));
       PE_ASSIGN_OR_RETURN(SecureBuffer key_pem, PrivateKeyPem(id.key_seed.span()));
       ssl.pem_root_certs = id.ca_cert_pem;
       ssl.pem_cert_chain = id.cert_pem;
@@ -108,8 +126,14 @@ Status FederatedClient::Enroll(const std::string& token) {
     PE_ASSIGN_OR_RETURN(seed, NewKeySeed());
     PE_ASSIGN_OR_RETURN(std::string csr, MakeCsr(seed.span(), options_.device_id));
     req.set_csr_pem(csr);
+    PE_ASSIGN_OR_RETURN(options_.signing_key, SigningKeyOfSeed(seed.span()));
   }
   PE_RETURN_IF_ERROR(Connect(false));
+  if (options_.signing_key && options_.signing_key->size() == crypto_sign_SECRETKEYBYTES) {
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    crypto_sign_ed25519_sk_to_pk(pk, options_.signing_key->data());
+    req.set_signing_public_key(pk, sizeof pk);
+  }
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   wire_->Deadline(ctx, options_.rpc_timeout_ms);
@@ -206,16 +230,16 @@ Result<ClientReport> FederatedClient::Run() {
       r.retry_after_ms = std::min(resp.retry_after_ms(), options_.max_poll_ms);
       std::vector<float> model;
       if (r.assigned) {
-        r.assignment = fl::Assignment{resp.task_id(),
-                                      resp.round(),
-                                      resp.attempt(),
-                                      resp.device_id(),
-                                      resp.base_version(),
-                                      resp.model_digest(),
-                                      fl::TrainingConfig{resp.training().local_epochs(),
-                                                         resp.training().batch_size(),
-                                                         resp.training().learning_rate(),
-                                                         resp.training().proximal_mu()}};
+        r.assignment = fl::Assignment{
+            resp.task_id(),
+            resp.round(),
+            resp.attempt(),
+            resp.device_id(),
+            resp.base_version(),
+            resp.model_digest(),
+            fl::TrainingConfig{resp.training().local_epochs(), resp.training().batch_size(),
+                               resp.training().learning_rate(), resp.training().proximal_mu()},
+            resp.secure_aggregation()};
         Status got = Status::OK();
         if (options_.model_key)
           got = VerifyModel(*options_.model_key, resp.task_id(), resp.base_version(),
@@ -238,6 +262,15 @@ Result<ClientReport> FederatedClient::Run() {
       // and be handed the same round; wait a poll interval instead of spinning.
       if (r.assigned && action.kind == fl::DeviceAction::kNone)
         not_before = SteadyMs() + options_.max_poll_ms;
+    }
+    if (action.kind == fl::DeviceAction::kSecureAggregate) {
+      SecAggOutcome o{false, "no signing key: this device cannot take part in secure aggregation"};
+      if (options_.signing_key)
+        o = RunSecureAggregation(
+            wire_->channel,
+            {options_.device_id, action.assignment.task_id, options_.rpc_timeout_ms}, action,
+            secagg::Ed25519Signer(options_.signing_key));
+      runner.OnSecureAggregationDone(o.completed, o.detail, SteadyMs());
     }
     if (action.kind == fl::DeviceAction::kSendUpdate) {
       const fl::UpdateMessage& u = action.update;

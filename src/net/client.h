@@ -29,6 +29,9 @@
 // with the runner's backoff. Rejections of this device's updates come back with their reason
 // and land in the report's log.
 //
+// When the task runs secure aggregation, an assigned device joins the round's SecAgg session
+// (secagg_client.h) instead of sending its update; that needs options.signing_key.
+//
 // Thread-safety: one FederatedClient per thread.
 #pragma once
 
@@ -42,6 +45,7 @@
 #include "fl/device_runner.h"
 #include "privedge/keystore.h"
 #include "privedge/federated.h"
+#include "privedge/secure_buffer.h"
 #include "privedge/status.h"
 
 namespace privedge::net {
@@ -65,6 +69,10 @@ struct ClientOptions {
   fl::DeviceConditions conditions;
   fl::BackoffConfig backoff;
   uint64_t seed = 0;  // 0: fresh random bits (nonces must not repeat across runs)
+  // The device identity for secure aggregation: an Ed25519 secret key (libsodium's 64 bytes).
+  // Enroll sends its public half; the device signs its SecAgg keys with it (secagg_client.h).
+  // Over TLS this is always the identity's own key (the certificate's), set by the client.
+  std::shared_ptr<const SecureBuffer> signing_key;
 };
 
 struct ClientReport {

@@ -14,6 +14,7 @@
 #include "net/ca.h"
 #include "net/model_signature.h"
 #include "net/tls.h"
+#include "net/secagg_service.h"
 #include "privedge/v1/federated.grpc.pb.h"
 #include "store/sqlite_round_store.h"
 
@@ -113,6 +114,14 @@ class FederatedServer::Service final : public v1::Federated::Service {
       }
       csr = std::move(*parsed);
     }
+    const std::string& key = req->signing_public_key();
+    if (key.empty() ? fl::SecureAggregationOn(s_.coord_->config()) : key.size() != 32)
+      return Bad("this task needs a 32-byte Ed25519 signing_public_key (secure aggregation), got " +
+                 std::to_string(key.size()) + " bytes");
+    if (csr && !key.empty() && key != csr->public_key) {
+      Count("enroll_refused.csr");
+      return Bad("signing_public_key is not the key of the certificate request");
+    }
     // unlink is atomic: exactly one Enroll consumes a token.
     if (unlink(TokenFile(s_.state_dir_, req->token()).c_str()) != 0) {
       Count("enroll_refused.token");
@@ -134,6 +143,9 @@ class FederatedServer::Service final : public v1::Federated::Service {
     resp->set_model_signing_key(std::string(pub.begin(), pub.end()));
     std::lock_guard<std::mutex> lock(s_.mu_);
     Status st = s_.coord_->EnrollDevice(req->device_id());
+    if (st.ok() && !key.empty())
+      st = s_.device_keys_->Register(req->device_id(),
+                                     {reinterpret_cast<const uint8_t*>(key.data()), key.size()});
     if (!st.ok()) return FromStatus(st);
     ++s_.transport_counters_["enroll.accepted"];
     resp->set_device_id(req->device_id());
@@ -169,6 +181,7 @@ class FederatedServer::Service final : public v1::Federated::Service {
       t->set_batch_size(a.training.batch_size);
       t->set_learning_rate(a.training.learning_rate);
       t->set_proximal_mu(a.training.proximal_mu);
+      resp->set_secure_aggregation(a.secure_aggregation);
     }
     return grpc::Status::OK;
   }
@@ -232,13 +245,8 @@ class FederatedServer::Service final : public v1::Federated::Service {
     return grpc::Status::OK;
   }
 
- private:
-  void Count(const std::string& name) {
-    std::lock_guard<std::mutex> lock(s_.mu_);
-    ++s_.transport_counters_[name];
-  }
-
   // With TLS: the peer's certificate must chain to the CA and name `claimed` (see server.h).
+  // Also guards the SecureAggregation service's calls.
   grpc::Status Authorize(grpc::ServerContext* ctx, const std::string& claimed) {
     if (!s_.ca_) return grpc::Status::OK;
     const std::vector<grpc::string_ref> pem =
@@ -261,6 +269,12 @@ class FederatedServer::Service final : public v1::Federated::Service {
                               "', the request names '" + claimed + "'");
     }
     return grpc::Status::OK;
+  }
+
+ private:
+  void Count(const std::string& name) {
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    ++s_.transport_counters_[name];
   }
 
   static grpc::Status BadVersion(uint32_t v) {
@@ -319,11 +333,19 @@ Result<std::unique_ptr<FederatedServer>> FederatedServer::Start(const fl::TaskCo
     sodium_memzero(key_copy.data(), key_copy.size());
   }
 
+  PE_ASSIGN_OR_RETURN(s->device_keys_, DeviceKeyRegistry::Open(options.state_dir + "/device_keys"));
+  s->coord_->SetDeviceRegistry(s->device_keys_.get());
   s->service_ = std::make_unique<Service>(*s);
+  s->secagg_service_ = std::make_unique<SecAggService>(
+      s->mu_, *s->coord_, [p = s.get()] { p->NotifyIfDone(); },
+      [svc = s->service_.get()](grpc::ServerContext* ctx, const std::string& device_id) {
+        return svc->Authorize(ctx, device_id);
+      });
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(s->service_.get());
+  builder.RegisterService(s->secagg_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0)
     return IoError("cannot listen on '", options.listen, "' (address in use or invalid)");

@@ -41,6 +41,9 @@
 // Every model version handed out is signed (net/model_signature.h) with the Ed25519 key in
 // <state>/model_signing.key (created on first start); the signature travels in
 // CheckInResponse.model_signature and ModelChunk.model_signature.
+// With the task's secure_aggregation on, devices must enroll with an Ed25519 signing key
+// (kept under <state>/device_keys/) and the SecureAggregation service (secagg_service.h) runs
+// the rounds' SecAgg stages; a restart abandons the attempt whose session was under way.
 //
 // Thread-safety: all methods may be called from any thread.
 #pragma once
@@ -65,6 +68,9 @@ class Server;
 }
 
 namespace privedge::net {
+
+class DeviceKeyRegistry;
+class SecAggService;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:7443";
@@ -116,6 +122,8 @@ class FederatedServer {
   std::unique_ptr<SigningKey> model_key_;
   std::map<std::string, int64_t> transport_counters_;  // under mu_
   std::unique_ptr<Service> service_;
+  std::unique_ptr<DeviceKeyRegistry> device_keys_;
+  std::unique_ptr<SecAggService> secagg_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread timer_;
   std::atomic<bool> stop_{false};

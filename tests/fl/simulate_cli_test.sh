@@ -36,6 +36,22 @@ expect_output "budget stop" "stopped: privacy budget" \
   $sim --seed 4 --plot none --rounds 6 --dp central --noise-multiplier 1 --target-epsilon 4
 expect_output "adaptive clipping" "adaptive" $sim --seed 4 --plot none --dp central --adaptive-clip 0.5 --noise-multiplier 0.1
 expect_output "noise for a budget" "z = " $sim --seed 4 --plot none --dp central --target-epsilon 8
+expect_output "secure aggregation" "secagg.completed=2" \
+  $sim --seed 4 --plot none --secure-aggregation secaggplus --json "$tmp/s.json"
+grep -q '"secure_aggregation": "secaggplus"' "$tmp/s.json" || fail "json lacks secure_aggregation"
+expect_output "secure aggregation with dropouts at masked input" "secagg.sessions=" \
+  $sim --seed 4 --plot none --secure-aggregation secagg --dropout 0.3 --secagg-drop-stage 2
+expect_output "secure aggregation with distributed dp" "differential privacy (distributed" \
+  $sim --seed 4 --plot none --secure-aggregation secagg --dp distributed --noise-multiplier 1 \
+  --over-selection 1
+expect_error "secure dp needs the exact cohort" "over_selection = 1" \
+  $sim --seed 4 --plot none --secure-aggregation secagg --dp distributed
+expect_error "secure aggregation refuses krum" "needs each device's update" \
+  $sim --secure-aggregation secaggplus --strategy krum --plot none
+expect_error "secure aggregation refuses central dp" "dp_mode = distributed" \
+  $sim --secure-aggregation secagg --dp central --plot none
+expect_error "bad secure aggregation" "off, secagg or secaggplus" $sim --secure-aggregation maybe
+expect_error "bad drop stage" "--secagg-drop-stage" $sim --secure-aggregation secagg --secagg-drop-stage 4
 expect_error "bad dp" "--dp expects central, local or distributed" $sim --dp foo
 expect_error "adaptive needs central" "adaptive clipping needs dp_mode central" \
   $sim --dp local --adaptive-clip 0.5 --plot none

@@ -29,12 +29,14 @@
 #include "privedge/v1/federated.grpc.pb.h"
 #include "testing/memory_keystore.h"
 #include "testing/temp_dir.h"
+#include "testing/tiny_fl_data.h"
 
 namespace privedge::net {
 namespace {
 
 using privedge::testing::MemoryKeystore;
 using privedge::testing::TempDir;
+using privedge::testing::TinyData;
 
 fl::TaskConfig Task(int64_t num_params, int64_t rounds, int64_t per_round) {
   fl::TaskConfig t;
@@ -47,22 +49,6 @@ fl::TaskConfig Task(int64_t num_params, int64_t rounds, int64_t per_round) {
   t.round_deadline_ms = 60000;
   t.training.batch_size = 4;
   return t;
-}
-
-fl::sim::Dataset TinyData(int64_t count, uint64_t seed) {
-  fl::sim::Dataset d;
-  d.count = count;
-  d.dim = 16;
-  d.num_classes = 10;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < count; ++i) {
-    const uint8_t label = static_cast<uint8_t>(i % 2);
-    d.labels.push_back(label);
-    for (int64_t j = 0; j < d.dim; ++j)
-      d.pixels.push_back(
-          static_cast<uint8_t>((j < 8) == (label == 0) ? 200 + rng() % 50 : rng() % 50));
-  }
-  return d;
 }
 
 std::string Addr(int port) { return "127.0.0.1:" + std::to_string(port); }
@@ -94,14 +80,21 @@ struct Enrolled {
 };
 
 // Enroll as the wire sees it: a CSR for `csr_id` (default: `id`) with `token`.
+// `signing_key`: the secure aggregation key to register (raw Ed25519 public key), if any.
 grpc::Status EnrollRaw(v1::Federated::Stub& stub, const std::string& token, const std::string& id,
-                       Enrolled* out = nullptr, const std::string& csr_id = "") {
+                       Enrolled* out = nullptr, const std::string& csr_id = "",
+                       const std::string& signing_key = "") {
   SecureBuffer seed = NewKeySeed().value();
   v1::EnrollRequest req;
   req.set_protocol_version(1);
   req.set_token(token);
   req.set_device_id(id);
   req.set_csr_pem(MakeCsr(seed.span(), csr_id.empty() ? id : csr_id).value());
+  if (signing_key == "own") {
+    req.set_signing_public_key(PublicKeyOfSeed(seed.span()).value());
+  } else if (!signing_key.empty()) {
+    req.set_signing_public_key(signing_key);
+  }
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -307,6 +300,27 @@ TEST(MtlsTest, RefusesUnenrolledForeignSpoofedReplayedAndNan) {
   EXPECT_EQ(counters["rejected.replay"], 1);
   EXPECT_EQ(counters["rejected.non_finite"], 1);
   EXPECT_EQ(counters["accepted"], 1);
+}
+
+// The secure aggregation signing key a device registers must be its certificate's key, so its
+// SecAgg signatures are bound to the identity mutual TLS authenticates.
+TEST(MtlsTest, SigningKeyMustBeTheCertificateKey) {
+  TempDir dir;
+  const std::string state = dir.path() + "/state";
+  auto server = StartTls(state, Task(20, 1, 2));
+  ASSERT_TRUE(server);
+  auto anonymous = TlsStub(server->port(), ReadFile(state + "/tls/ca.crt"));
+  const std::string token = IssueEnrollmentToken(state).value();
+  SecureBuffer other = NewKeySeed().value();
+  grpc::Status s =
+      EnrollRaw(*anonymous, token, "dev-k", nullptr, "", PublicKeyOfSeed(other.span()).value());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("not the key of the certificate request"), std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(server->Counters()["enroll_refused.csr"], 1);
+  // The token was not spent: the same device enrolls with its own key.
+  EXPECT_TRUE(EnrollRaw(*anonymous, token, "dev-k", nullptr, "", "own").ok());
+  EXPECT_EQ(server->Counters()["enroll.accepted"], 1);
 }
 
 TEST(MtlsTest, RestartedServerKeepsItsCaAndDevices) {

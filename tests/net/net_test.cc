@@ -21,11 +21,13 @@
 #include "privedge/v1/federated.grpc.pb.h"
 #include "store/sqlite_round_store.h"
 #include "testing/temp_dir.h"
+#include "testing/tiny_fl_data.h"
 
 namespace privedge::net {
 namespace {
 
 using privedge::testing::TempDir;
+using privedge::testing::TinyData;
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -38,22 +40,6 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   close(fd);
   return ntohs(a.sin_port);
-}
-
-// Two separable classes in 16 dimensions: small enough to train in microseconds.
-fl::sim::Dataset TinyData(int64_t count, uint64_t seed) {
-  fl::sim::Dataset d;
-  d.count = count;
-  d.dim = 16;
-  d.num_classes = 10;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < count; ++i) {
-    const uint8_t label = static_cast<uint8_t>(i % 2);
-    d.labels.push_back(label);
-    for (int64_t j = 0; j < d.dim; ++j)
-      d.pixels.push_back(static_cast<uint8_t>((j < 8) == (label == 0) ? 200 + rng() % 50 : rng() % 50));
-  }
-  return d;
 }
 
 fl::TaskConfig Task(int64_t num_params, int64_t rounds, int64_t per_round, int64_t deadline_ms) {

@@ -10,7 +10,9 @@
 #include "fl/device_runner.h"
 #include "fl/dp.h"
 #include "fl/sim/linear_model.h"
+#include "fl/sim/secure_session.h"
 #include "fl/sim/session_trainer.h"
+#include "secagg/simulation.h"
 
 namespace privedge::fl::sim {
 namespace {
@@ -50,6 +52,9 @@ Status ValidateConfig(const SimulationConfig& c) {
     return InvalidArgument("momentum must be in [0, 1), got ", c.momentum);
   if (c.threads < 1 || c.threads > 256)
     return InvalidArgument("threads must be in [1, 256], got ", c.threads);
+  if (c.secagg_drop_stage < -1 || c.secagg_drop_stage > 3)
+    return InvalidArgument("secure aggregation drop stage must be in [-1, 3], got ",
+                           c.secagg_drop_stage);
   return Status::OK();
 }
 
@@ -91,6 +96,8 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
   task.max_update_norm = config.max_update_norm;
   task.async_buffer_size = config.async_buffer_size;
   task.max_staleness = config.max_staleness;
+  task.secure_aggregation = config.secure_aggregation;
+  const bool secure = SecureAggregationOn(task);
   const bool dp = config.strategy.name == "dpfedavg";
   if (dp && config.async_buffer_size > 0)
     return InvalidArgument("dpfedavg runs synchronous rounds only, not with an async buffer");
@@ -106,6 +113,16 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
                           session ? session->InitialWeights()
                                   : std::vector<float>(task.num_params, 0.0f),
                           store, now));
+  // Device identities (Ed25519, "device-<i>") for secure aggregation, and its own random
+  // stream so the rest of the run draws the same numbers as without it.
+  secagg::InMemoryDeviceRegistry registry;
+  std::vector<secagg::SimulatedDevice> identities;
+  std::mt19937_64 secure_rng(config.seed ^ 0x5ecA66ULL);
+  if (secure) {
+    PE_ASSIGN_OR_RETURN(identities, secagg::EnrollSimulatedDevices(
+                                        static_cast<uint32_t>(config.clients), registry));
+    coord->SetDeviceRegistry(&registry);
+  }
 
   std::vector<int64_t> order(config.clients);
   for (int64_t i = 0; i < config.clients; ++i) order[i] = i;
@@ -247,6 +264,7 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
       }
     }
     const size_t rounds_done = coord->metrics().size();
+    const RoundState attempt = coord->round_state();
     // Devices that dropped out earlier resend when their backoff timer fires: too late.
     for (auto& runner : runners)
       if (runner->state() == DeviceRunner::State::kBackoff && runner->next_wake_ms() <= now) {
@@ -261,6 +279,7 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
     if (static_cast<int64_t>(candidates.size()) > target) candidates.resize(target);
 
     std::vector<std::pair<int64_t, UpdateMessage>> outbox;
+    std::vector<SecureSessionDevice> secure_devices;
     int64_t done = 0;
     for (int64_t i : candidates) {
       DeviceRunner& runner = *runners[i];
@@ -269,6 +288,11 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
       PE_ASSIGN_OR_RETURN(CheckInResponse response, coord->CheckIn(runner.device_id(), now));
       a = runner.OnCheckIn(response, coord->model().params, now);
       if (a.kind == DeviceAction::kSendUpdate) outbox.emplace_back(i, std::move(a.update));
+      if (a.kind == DeviceAction::kSecureAggregate) {
+        current.attackers += is_attacker[i];
+        secure_devices.push_back(
+            SecureSessionDevice{&runner, std::move(a), identities[i].signer, -1});
+      }
       if (callbacks.progress)
         callbacks.progress(coord->round_state().round, ++done,
                            static_cast<int64_t>(candidates.size()));
@@ -284,7 +308,21 @@ Result<SimulationResult> RunSimulation(const SimulationConfig& config, const Dat
       }
       PE_RETURN_IF_ERROR(submit(*runners[i], update));
     }
-    if (coord->metrics().size() == rounds_done && coord->phase() == TaskPhase::kRunning) {
+    // The same draws as the plain path's, so a run differs from its plain twin only by the
+    // secure aggregation itself.
+    std::shuffle(secure_devices.begin(), secure_devices.end(), rng);
+    for (SecureSessionDevice& d : secure_devices)
+      if (uniform(rng) < config.dropout)
+        d.drop_stage = config.secagg_drop_stage >= 0 ? config.secagg_drop_stage
+                                                     : static_cast<int>(secure_rng() % 4);
+    if (!secure_devices.empty()) {
+      PE_ASSIGN_OR_RETURN(SecureSessionReport sr,
+                          RunSecureSession(*coord, secure_devices, secure_rng, now));
+      current.dropped += sr.silent;
+    }
+    // An attempt still open (a secure one may have been abandoned already) waits out its deadline.
+    if (coord->metrics().size() == rounds_done && coord->phase() == TaskPhase::kRunning &&
+        coord->round_state().attempt == attempt.attempt) {
       now = std::max(now, coord->deadline_ms());
       PE_RETURN_IF_ERROR(coord->OnTimer(now));
     }

@@ -16,7 +16,11 @@
 // async_buffer_size > 0 the run is asynchronous (FedBuff) instead; a "round" is an aggregation.
 // With strategy dpfedavg (synchronous only) devices privatize their deltas as the mode asks
 // (fl/dp.h), a PrivacyLedger reports epsilon after every round, and the run stops before a
-// round that would exceed strategy.dp_target_epsilon.
+// round that would exceed strategy.dp_target_epsilon. With secure_aggregation on (synchronous
+// only) every device has an Ed25519 identity, and each round attempt runs a real SecAgg
+// session (fl/sim/secure_session.h): a device that drops out (probability `dropout`) falls
+// silent at stage secagg_drop_stage (0 advertise keys .. 3 unmask; -1: a random stage) instead
+// of failing its send.
 #pragma once
 
 #include <functional>
@@ -54,6 +58,8 @@ struct SimulationConfig {
   std::string model_path;
   double momentum = 0.0;  // client SGD momentum with model_path (reset each local run)
   int threads = 1;        // intra-op threads with model_path
+  SecureAggregationConfig secure_aggregation;
+  int secagg_drop_stage = -1;
 };
 
 struct SimulationRound {
