@@ -3,6 +3,7 @@
 // configuration must survive SerializeTaskConfig and parse back to the same text. For
 // dpfedavg tasks, the privacy ledger the server keeps is then made and asked about a round
 // (the RDP accountant on whatever noise and sampling rate the text sets).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = ParseTaskConfig(text);
   if (!again.ok() || SerializeTaskConfig(*again) != text) __builtin_trap();
   if (config->strategy.name == "dpfedavg") {
-    auto ledger = PrivacyLedger::Create(*config, config->clients_per_round * 4);
+    // A population of 4 cohorts (bounded: the config's counts may be near INT64_MAX).
+    const int64_t population = std::min<int64_t>(config->clients_per_round, int64_t{1} << 40) * 4;
+    auto ledger = PrivacyLedger::Create(*config, population);
     if (ledger.ok()) {
       (void)ledger->NextRoundFits();
       if (ledger->RecordRound(config->min_clients).ok()) (void)ledger->Epsilon();

@@ -122,6 +122,12 @@ TEST(ShapeOpsTest, Generators) {
                            Tensor::Scalar<int32_t>(-3)});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Values<int32_t>((*r)[0]), (std::vector<int32_t>{10, 7}));
+  // A float range far below zero elements (found by fuzz_onnx_loader: the count -3e68 overflowed
+  // the int64 conversion) is empty.
+  r = RunOp("Range", {Tensor::Scalar<float>(3e30f), Tensor::Scalar<float>(-3e30f),
+                      Tensor::Scalar<float>(1e-38f)});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].numel(), 0);
   r = RunOp("EyeLike", {Tensor(DType::kInt32, {2, 3})}, {{"k", IntAttr(1)}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Values<int32_t>((*r)[0]), (std::vector<int32_t>{0, 1, 0, 0, 0, 1}));

@@ -79,7 +79,7 @@ Status Range(KernelContext& ctx) {
       if (delta == 0 || !std::isfinite(delta)) return ctx.Error("delta must be finite and != 0");
       const double n = std::ceil((in[1]->GetAsDouble(0) - in[0]->GetAsDouble(0)) / delta);
       if (!(n < 9.0e18)) return ctx.Error("range has too many elements");
-      count = static_cast<int64_t>(n);
+      count = n > 0 ? static_cast<int64_t>(n) : 0;  // a far negative n would overflow int64
     }
     count = std::max<int64_t>(count, 0);
     PE_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, in[0]->dtype(), {count}));
