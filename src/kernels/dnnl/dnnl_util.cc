@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+
 #include "kernels/dnnl/dnnl_kernels.h"
 
 namespace privedge {
@@ -55,6 +57,18 @@ dnnl::memory PackedWeights::Get(const dnnl::memory::desc& want) {
   return dst;
 }
 
+Result<Tensor*> AllocateUninitialized(KernelContext& ctx, int i, const Shape& shape) {
+  if (i < 0 || i >= ctx.num_outputs()) return ctx.Error("output ", i, " is not declared");
+  PE_RETURN_IF_ERROR(ctx.CheckTensorShape(DType::kFloat32, shape));
+  const int64_t n = ShapeElementCount(shape);
+  const size_t bytes = (std::max<size_t>(static_cast<size_t>(n) * sizeof(float), 1) + 63) / 64 * 64;
+  void* data = std::aligned_alloc(64, bytes);
+  if (!data) return OutOfRange(ctx.node().Describe(), ": out of memory");
+  std::shared_ptr<void> owner(data, std::free);
+  ctx.set_output(i, Tensor::Borrow(DType::kFloat32, shape, data, std::move(owner)));
+  return &ctx.outputs()[i].tensor;
+}
+
 dnnl::memory::dims Dims(const std::vector<int64_t>& v) {
   return dnnl::memory::dims(v.begin(), v.end());
 }
@@ -75,6 +89,11 @@ void RegisterDnnlKernels(KernelRegistry& r) {
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Clip"})
     r.AddFast(op, dnnl_kernels::MakeEltwise);
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.AddFast(op, dnnl_kernels::MakeBinary);
+  for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})
+    r.AddFast(op, dnnl_kernels::MakePool);
+  r.AddFast("Transpose", dnnl_kernels::MakeTranspose);
+  r.AddFast("Slice", dnnl_kernels::MakeSlice);
+  r.AddFast("Concat", dnnl_kernels::MakeConcat);
 }
 
 }  // namespace privedge

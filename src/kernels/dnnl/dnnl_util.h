@@ -29,6 +29,15 @@ class ThreadScope {
   int previous_;
 };
 
+// The threads worth giving an operation of about `work` element operations (elements touched, or
+// multiply-adds / 16 for vectorized arithmetic): 1 below kMinParallelWork, where waking and
+// joining a second thread (tens of microseconds when it sleeps, a scheduler tick or more when
+// the other core is busy) costs more than it saves. Primitives are built and run
+// under the same count, since some partition their work when they are built.
+// `work` is a double so that products of extents cannot overflow.
+inline constexpr double kMinParallelWork = 131072;  // 2^17
+inline int ThreadsFor(int threads, double work) { return work < kMinParallelWork ? 1 : threads; }
+
 // A constant weight tensor reordered, once per layout, into the layout a primitive asks for.
 // Primitives built for different input shapes usually share one layout, hence one copy.
 class PackedWeights {
@@ -72,6 +81,10 @@ class ShapeCache {
   std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans_;
 };
 
+// Output `i` as a float32 tensor of `shape` whose storage is not zeroed (the kernels here write
+// every element; zeroing cost up to 8% of a CNN's run). Size-checked like AllocateOutput.
+Result<Tensor*> AllocateUninitialized(KernelContext& ctx, int i, const Shape& shape);
+
 // oneDNN's dims from ours.
 dnnl::memory::dims Dims(const std::vector<int64_t>& v);
 
@@ -86,5 +99,10 @@ Result<std::unique_ptr<PreparedKernel>> MakeEltwise(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeBinary(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeGemm(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeMatMul(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakePool(const PrepareContext& ctx);  // pool.cc
+// layout.cc
+Result<std::unique_ptr<PreparedKernel>> MakeTranspose(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeSlice(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakeConcat(const PrepareContext& ctx);
 
 }  // namespace privedge::dnnl_kernels
