@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -21,7 +22,7 @@ namespace {
 
 constexpr const char* kHelp =
     R"(usage: privedge bench MODEL [INPUT_FILE] [--input NAME=FILE]... [--threads N]
-                      [--runs N] [--warmup N] [--json]
+                      [--runs N] [--warmup N] [--json] [--profile]
 
 Measures MODEL (.onnx or .pmc container) on the CPU: the time Session::Load takes, the time of the first run,
 then --warmup untimed runs (default 3) and --runs timed runs (default 20), reported as median,
@@ -45,6 +46,10 @@ starts).
 --json        print one JSON object instead of the table: model, threads, runs, warmup,
               inputs [{name, dtype, shape, source}], load_ms, first_run_ms, median_ms, p90_ms,
               min_ms, mean_ms, max_ms, rss_before_load_kb, peak_rss_kb, model_rss_kb
+--profile     also time every node of the (optimized) main graph during the timed runs and
+              print each node's median milliseconds, summed by operator and kernel, then the
+              slowest nodes (with --json: a "profile" array of {node, op_type, kernel,
+              median_ms, mean_ms})
 )";
 
 // ---------------------------------------------------------------------------------------------
@@ -215,6 +220,7 @@ struct Report {
   double decrypt_floor_ms = -1;  // encrypted containers only
   Latency latency;
   int64_t rss_before_load_kb = 0, peak_rss_kb = 0;
+  std::vector<GraphExecutor::NodeProfile> profile;  // --profile only
 };
 
 void PrintJson(const Report& r) {
@@ -239,6 +245,18 @@ void PrintJson(const Report& r) {
   if (r.decrypt_floor_ms >= 0)
     os << ", \"decrypt_floor_ms\": " << Fixed(r.decrypt_floor_ms, 4)
        << ", \"load_vs_decrypt_floor\": " << Fixed(r.load_ms / r.decrypt_floor_ms, 3);
+  if (!r.profile.empty()) {
+    os << ", \"profile\": [";
+    for (size_t i = 0; i < r.profile.size(); ++i) {
+      const auto& p = r.profile[i];
+      os << (i ? ", " : "") << "{\"node\": " << JsonString(p.node)
+         << ", \"op_type\": " << JsonString(p.op_type) << ", \"kernel\": " << JsonString(p.kernel)
+         << ", \"median_ms\": " << Fixed(p.median_ms, 4)
+         << ", \"mean_ms\": " << Fixed(p.total_ms / static_cast<double>(std::max<int64_t>(1, p.calls)), 4)
+         << "}";
+    }
+    os << "]";
+  }
   os << "}\n";
   std::cout << os.str();
 }
@@ -267,6 +285,33 @@ void PrintText(const Report& r) {
     rows.push_back({"load / decrypt floor", Fixed(r.load_ms / r.decrypt_floor_ms, 2)});
   }
   PrintTable({"measure", "value"}, rows);
+  if (r.profile.empty()) return;
+  double total = 0;
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, double>> by_op;
+  for (const auto& p : r.profile) {
+    auto& [nodes, ms] = by_op[{p.op_type, p.kernel}];
+    ++nodes;
+    ms += p.median_ms;
+    total += p.median_ms;
+  }
+  std::vector<std::vector<std::string>> op_rows;
+  for (const auto& [key, v] : by_op)
+    op_rows.push_back({key.first, key.second, std::to_string(v.first), Fixed(v.second, 3),
+                       Fixed(100.0 * v.second / std::max(total, 1e-12), 1)});
+  auto by_ms = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    return std::stod(a[3]) > std::stod(b[3]);
+  };
+  std::stable_sort(op_rows.begin(), op_rows.end(), by_ms);
+  std::cout << "\nper operator (sums of node medians; all nodes: " << Fixed(total, 3) << " ms):\n";
+  PrintTable({"operator", "kernel", "nodes", "ms", "%"}, op_rows);
+  std::vector<std::vector<std::string>> node_rows;
+  for (const auto& p : r.profile)
+    node_rows.push_back({p.node, p.op_type, p.kernel, Fixed(p.median_ms, 3),
+                         Fixed(100.0 * p.median_ms / std::max(total, 1e-12), 1)});
+  std::stable_sort(node_rows.begin(), node_rows.end(), by_ms);
+  if (node_rows.size() > 15) node_rows.resize(15);
+  std::cout << "\nslowest nodes:\n";
+  PrintTable({"node", "operator", "kernel", "ms", "%"}, node_rows);
 }
 
 }  // namespace
@@ -275,7 +320,7 @@ int BenchCommand(int argc, char** argv) {
   const std::string cmd = "bench";
   Args args;
   if (!ParseArgs(argc, argv, WithModelOptions({"input", "threads", "runs", "warmup"}, false),
-                 WithModelOptions({"help", "json"}, true), cmd, args))
+                 WithModelOptions({"help", "json", "profile"}, true), cmd, args))
     return 1;
   if (args.has("help")) {
     std::cout << kHelp;
@@ -314,7 +359,9 @@ int BenchCommand(int argc, char** argv) {
 
   ProgressBar progress("bench", 1 + r.warmup + r.runs);
   std::vector<double> timed;
+  GraphExecutor& executor = *(*session)->impl().executor;
   for (int64_t i = 0; i < 1 + r.warmup + r.runs; ++i) {
+    if (i == 1 + r.warmup && args.has("profile")) executor.SetProfiling(true);
     const double start = Now();
     auto outputs = (*session)->Run(feed);
     const double elapsed = Now() - start;
@@ -329,6 +376,7 @@ int BenchCommand(int argc, char** argv) {
   progress.Finish();
   r.latency = Summarize(timed);
   r.peak_rss_kb = PeakRssKb();
+  r.profile = executor.Profile();
 
   if (args.has("json")) {
     PrintJson(r);

@@ -52,7 +52,7 @@ const Graph* KernelContext::attr_graph(const std::string& name) const {
   return a ? a->g.get() : nullptr;
 }
 
-Result<Tensor> KernelContext::CreateTensor(DType dtype, const Shape& shape) const {
+Status KernelContext::CheckTensorShape(DType dtype, const Shape& shape) const {
   if (!IsValidDType(static_cast<int32_t>(dtype)))
     return Error("cannot create a tensor of type ", DTypeName(dtype));
   for (int64_t d : shape)
@@ -68,7 +68,12 @@ Result<Tensor> KernelContext::CreateTensor(DType dtype, const Shape& shape) cons
                       "-byte limit (SessionOptions::max_tensor_bytes)");
   Status extents = CheckShapeExtents(shape, limit, "tensor");
   if (!extents.ok()) return extents.WithContext(node_.Describe());
-  auto t = Tensor::Create(dtype, shape, limit);
+  return Status::OK();
+}
+
+Result<Tensor> KernelContext::CreateTensor(DType dtype, const Shape& shape) const {
+  PE_RETURN_IF_ERROR(CheckTensorShape(dtype, shape));
+  auto t = Tensor::Create(dtype, shape, limits_.max_tensor_bytes);
   if (!t.ok()) return t.status().WithContext(node_.Describe());
   return t;
 }

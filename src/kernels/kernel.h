@@ -94,6 +94,8 @@ class KernelContext {
   // limits().max_tensor_bytes is an error naming the node. Kernels use this (never the
   // Tensor(DType, Shape) constructor) whenever the shape comes from input values.
   Result<Tensor> CreateTensor(DType dtype, const Shape& shape) const;
+  // The checks of CreateTensor alone, for kernels that allocate storage of their own.
+  Status CheckTensorShape(DType dtype, const Shape& shape) const;
   std::vector<Value>& outputs() { return outputs_; }
 
   // ---- subgraphs ----

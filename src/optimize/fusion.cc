@@ -1,5 +1,5 @@
 // Fusions that merge a node into its producer: Conv + BatchNormalization, MatMul + Add -> Gemm,
-// Conv + activation -> com.privedge.FusedConv.
+// Conv + Add (residual) and Conv + activation -> com.privedge.FusedConv.
 #include <cmath>
 #include <limits>
 #include <map>
@@ -205,7 +205,7 @@ bool ReadScalarInput(const Graph& graph, bool main_graph, const Node& node, size
 // The FusedConv activation attributes for a float32 activation node; false when not fusable.
 bool ActivationParams(const Graph& graph, bool main_graph, const Node& act, int64_t opset,
                       std::vector<float>* params) {
-  if (act.op_type == "Relu") return act.inputs.size() == 1;
+  if (act.op_type == "Relu" || act.op_type == "Sigmoid") return act.inputs.size() == 1;
   if (act.op_type == "LeakyRelu") {
     const Attribute* alpha = act.FindAttribute("alpha");
     *params = {alpha ? alpha->f : 0.01f};
@@ -227,6 +227,63 @@ bool ActivationParams(const Graph& graph, bool main_graph, const Node& act, int6
   return true;
 }
 
+// The node producing `name`, read by nothing but one input of one node, when it is a Conv or a
+// FusedConv without activation (and, unless `summand_ok`, without summand). -1 otherwise.
+int64_t ConvProducer(const Graph& graph, const std::map<std::string, size_t>& producers,
+                     const GraphUses& uses, const std::string& name, bool summand_ok) {
+  auto p = producers.find(name);
+  if (p == producers.end() || !uses.SingleUse(name)) return -1;
+  const Node& node = graph.nodes[p->second];
+  if (IsDefaultDomain(node.domain) && node.op_type == "Conv") return static_cast<int64_t>(p->second);
+  if (node.domain != kPrivedgeDomain || node.op_type != "FusedConv" ||
+      node.FindAttribute("activation") || node.FindAttribute("activation_params"))
+    return -1;
+  if (!summand_ok && node.inputs.size() > 3) return -1;
+  return static_cast<int64_t>(p->second);
+}
+
+// Merges graph.nodes[add_index], an Add of a float32 Conv's output and another value Z, into
+// that Conv: FusedConv(X, W, B, Z) without activation, placed where the Add was (Z may be
+// computed after the Conv). Marks the Conv in `remove`; false when it does not apply.
+bool FuseOneConvAdd(Graph& graph, bool main_graph, const std::map<std::string, size_t>& producers,
+                    const GraphUses& uses, size_t add_index, std::vector<bool>& remove) {
+  const Node& add = graph.nodes[add_index];
+  if (!IsDefaultDomain(add.domain) || add.op_type != "Add" || add.inputs.size() != 2 ||
+      add.outputs.size() != 1 || add.inputs[0] == add.inputs[1] || add.inputs[0].empty() ||
+      add.inputs[1].empty())
+    return false;
+  for (size_t k = 0; k < 2; ++k) {
+    const int64_t conv_index = ConvProducer(graph, producers, uses, add.inputs[k], false);
+    if (conv_index < 0 || remove[conv_index]) continue;
+    const Node& conv = graph.nodes[conv_index];
+    if (conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
+    // A float32 weight means a float32 Conv, and so a float32 Z (Add takes one type).
+    const Tensor* w = FindConstant(graph, main_graph, conv.inputs[1]);
+    if (!w || w->dtype() != DType::kFloat32) continue;
+    Node fused = conv;
+    fused.op_type = "FusedConv";
+    fused.domain = kPrivedgeDomain;
+    fused.inputs.resize(3);  // X, W, B ("" when the Conv has none)
+    fused.inputs.push_back(add.inputs[1 - k]);
+    fused.outputs = add.outputs;
+    graph.nodes[add_index] = std::move(fused);
+    remove[conv_index] = true;
+    return true;
+  }
+  return false;
+}
+
+Result<int64_t> FuseConvAddIn(Graph& graph, bool main_graph) {
+  const std::map<std::string, size_t> producers = Producers(graph);
+  const GraphUses uses(graph);
+  std::vector<bool> remove(graph.nodes.size(), false);
+  int64_t count = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (FuseOneConvAdd(graph, main_graph, producers, uses, i, remove)) ++count;
+  if (count) RemoveNodes(graph, remove);
+  return count;
+}
+
 // Merges graph.nodes[act_index] into the float32 Conv feeding it; false when it does not apply.
 bool FuseOneConvActivation(Graph& graph, bool main_graph, const Model& model,
                            const std::map<std::string, size_t>& producers, const GraphUses& uses,
@@ -235,7 +292,7 @@ bool FuseOneConvActivation(Graph& graph, bool main_graph, const Model& model,
   if (!IsDefaultDomain(act.domain) || act.inputs.empty() || act.outputs.size() != 1) return false;
   std::vector<float> params;
   if (!ActivationParams(graph, main_graph, act, model.OpsetVersion(""), &params)) return false;
-  const int64_t conv_index = SoleProducer(graph, producers, uses, act.inputs[0], "Conv");
+  const int64_t conv_index = ConvProducer(graph, producers, uses, act.inputs[0], true);
   if (conv_index < 0) return false;
   Node& conv = graph.nodes[conv_index];
   if (conv.inputs.size() < 2 || conv.outputs.size() != 1) return false;
@@ -256,13 +313,58 @@ bool FuseOneConvActivation(Graph& graph, bool main_graph, const Model& model,
   return true;
 }
 
+// Merges Mul(c, Sigmoid(c)) (SiLU / Swish, EfficientNet's activation), graph.nodes[mul_index],
+// into the float32 Conv producing c when c is read by nothing else and the Sigmoid only by the
+// Mul. Marks the Sigmoid and the Mul in `remove`; false when it does not apply.
+bool FuseOneConvSwish(Graph& graph, bool main_graph, const std::map<std::string, size_t>& producers,
+                      const GraphUses& uses, size_t mul_index, std::vector<bool>& remove) {
+  const Node& mul = graph.nodes[mul_index];
+  if (!IsDefaultDomain(mul.domain) || mul.op_type != "Mul" || mul.inputs.size() != 2 ||
+      mul.outputs.size() != 1 || remove[mul_index])
+    return false;
+  for (size_t k = 0; k < 2; ++k) {
+    const std::string& c = mul.inputs[k];
+    const std::string& s = mul.inputs[1 - k];
+    auto sp = producers.find(s);
+    auto cp = producers.find(c);
+    if (sp == producers.end() || cp == producers.end() || remove[sp->second]) continue;
+    const Node& sig = graph.nodes[sp->second];
+    if (!IsDefaultDomain(sig.domain) || sig.op_type != "Sigmoid" || sig.inputs.size() != 1 ||
+        sig.inputs[0] != c || !uses.SingleUse(s))
+      continue;
+    // c feeds exactly the Sigmoid and the Mul.
+    if (uses.Consumers(c) != 2 || uses.outputs.count(c) || uses.nested.count(c)) continue;
+    Node& conv = graph.nodes[cp->second];
+    const bool bare_fused = conv.domain == kPrivedgeDomain && conv.op_type == "FusedConv" &&
+                            !conv.FindAttribute("activation") &&
+                            !conv.FindAttribute("activation_params");
+    if (!(IsDefaultDomain(conv.domain) && conv.op_type == "Conv") && !bare_fused) continue;
+    if (conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
+    const Tensor* w = FindConstant(graph, main_graph, conv.inputs[1]);
+    if (!w || w->dtype() != DType::kFloat32) continue;
+    conv.op_type = "FusedConv";
+    conv.domain = kPrivedgeDomain;
+    conv.attributes["activation"].kind = Attribute::Kind::kString;
+    conv.attributes["activation"].s = "Swish";
+    conv.attributes["activation_params"].kind = Attribute::Kind::kFloats;
+    conv.attributes["activation_params"].floats.clear();
+    conv.outputs[0] = mul.outputs[0];
+    remove[sp->second] = true;
+    remove[mul_index] = true;
+    return true;
+  }
+  return false;
+}
+
 Result<int64_t> FuseConvActivationIn(Graph& graph, bool main_graph, const Model& model) {
   const std::map<std::string, size_t> producers = Producers(graph);
   const GraphUses uses(graph);
   std::vector<bool> remove(graph.nodes.size(), false);
   int64_t count = 0;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (FuseOneConvActivation(graph, main_graph, model, producers, uses, i)) {
+    if (FuseOneConvSwish(graph, main_graph, producers, uses, i, remove)) {
+      ++count;
+    } else if (!remove[i] && FuseOneConvActivation(graph, main_graph, model, producers, uses, i)) {
       remove[i] = true;
       ++count;
     }
@@ -283,6 +385,14 @@ Result<int64_t> FoldConvBatchNorm(Model& model) {
 Result<int64_t> FuseMatMulAdd(Model& model) {
   return ForEachGraph(
       model, [&](Graph& g, bool main_graph) { return FuseMatMulAddIn(g, main_graph, model); });
+}
+
+Result<int64_t> FuseConvAdd(Model& model) {
+  auto count =
+      ForEachGraph(model, [&](Graph& g, bool main_graph) { return FuseConvAddIn(g, main_graph); });
+  if (count.ok() && *count > 0 && model.OpsetVersion(kPrivedgeDomain) == 0)
+    model.opsets.push_back({kPrivedgeDomain, 1});
+  return count;
 }
 
 Result<int64_t> FuseConvActivation(Model& model) {

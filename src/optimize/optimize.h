@@ -32,6 +32,7 @@ struct OptimizeOptions {
   bool fold_constants = true;
   bool fold_conv_batchnorm = true;
   bool fuse_matmul_add = true;
+  bool fuse_conv_add = true;
   bool fuse_conv_activation = true;
   bool fuse_layer_norm = true;
   bool fuse_matmul_bias = true;
@@ -86,10 +87,17 @@ Result<int64_t> FuseMatMulAdd(Model& model);
 // The domain of privedge's own operators (com.privedge.FusedConv), imported at version 1 by the
 // passes that write them.
 inline constexpr char kPrivedgeDomain[] = "com.privedge";
-// Merges a Relu, LeakyRelu or Clip (constant bounds) into the float32 Conv (constant weights)
-// feeding it when nothing else reads the Conv output: the Conv becomes com.privedge.FusedConv
-// with the Conv's attributes plus activation = "Relu" | "LeakyRelu" | "Clip" and
-// activation_params {} | {alpha} | {min, max}, and takes over the activation's output name.
+// Merges an Add into the float32 Conv (constant weights) feeding one of its operands when nothing
+// else reads the Conv output: com.privedge.FusedConv(X, W, B, Z) with the Conv's attributes and
+// no activation computes Conv(X, W, B) + Z, Z being the Add's other operand (broadcast as by
+// Add). The fused node takes the Add's place and output name. ResNet and MobileNetV2 residuals.
+Result<int64_t> FuseConvAdd(Model& model);
+// Merges a Relu, LeakyRelu, Clip (constant bounds) or Sigmoid into the float32 Conv (constant
+// weights), or FusedConv without activation, feeding it when nothing else reads the Conv
+// output: the Conv becomes com.privedge.FusedConv with the Conv's attributes plus activation =
+// "Relu" | "LeakyRelu" | "Clip" | "Sigmoid" and activation_params {} | {alpha} | {min, max} |
+// {}, and takes over the activation's output name. Mul(c, Sigmoid(c)) on a Conv output c read
+// by nothing else becomes activation "Swish" the same way.
 Result<int64_t> FuseConvActivation(Model& model);
 // Rewrites the LayerNorm that exporters decompose for opsets before 17,
 //   d = Sub(x, ReduceMean(x)); y = Add(Mul(Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), eps))), g), b)

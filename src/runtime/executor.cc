@@ -3,6 +3,7 @@
 #include "model/schema_check.h"
 
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <set>
 
@@ -131,6 +132,36 @@ std::vector<std::string> GraphExecutor::KernelNames() const {
   return names;
 }
 
+void GraphExecutor::SetProfiling(bool on) {
+  profile_.reset(on ? new Counters[model_.graph.nodes.size()] : nullptr);
+}
+
+std::vector<GraphExecutor::NodeProfile> GraphExecutor::Profile() const {
+  std::vector<NodeProfile> out;
+  if (!profile_) return out;
+  const std::vector<std::string> kernels = KernelNames();
+  for (size_t i = 0; i < model_.graph.nodes.size(); ++i) {
+    const Node& n = model_.graph.nodes[i];
+    NodeProfile p;
+    p.node = !n.name.empty() ? n.name : n.outputs.empty() ? "" : n.outputs[0];
+    p.op_type = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
+    p.kernel = kernels[i];
+    std::vector<double> ms;
+    {
+      std::lock_guard<std::mutex> lock(profile_[i].mu);
+      ms = profile_[i].ms;
+    }
+    p.calls = static_cast<int64_t>(ms.size());
+    for (double v : ms) p.total_ms += v;
+    if (!ms.empty()) {
+      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+      p.median_ms = ms[ms.size() / 2];
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Result<std::vector<Value>> GraphExecutor::Run(
     const std::vector<std::pair<std::string, Value>>& inputs) const {
   std::vector<Value> values;
@@ -176,6 +207,9 @@ Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vect
     KernelContext ctx(node, scope.plan->opsets[i], std::move(args), runner);
     ctx.set_limits(limits_);
     Status status;
+    Counters* counters = profile_ && &graph == &model_.graph ? &profile_[i] : nullptr;
+    const auto start = counters ? std::chrono::steady_clock::now()
+                                : std::chrono::steady_clock::time_point();
     try {
       const PreparedKernel* fast = scope.plan->prepared[i].get();
       status = fast ? fast->Run(ctx) : scope.plan->kernels[i](ctx);
@@ -183,6 +217,13 @@ Result<std::vector<Value>> GraphExecutor::RunGraph(const Graph& graph, std::vect
       status = OutOfRange(node.Describe(), ": out of memory");
     } catch (const std::exception& e) {
       status = Internal(node.Describe(), ": ", e.what());
+    }
+    if (counters) {
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      std::lock_guard<std::mutex> lock(counters->mu);
+      counters->ms.push_back(ms);
     }
     if (!status.ok()) {
       if (status.message().rfind("node ", 0) != 0) return status.WithContext(node.Describe());

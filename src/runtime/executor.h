@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +38,22 @@ class GraphExecutor {
   // The kernel each node of the main graph runs: a fast kernel's name or "reference".
   std::vector<std::string> KernelNames() const;
 
+  // Per-node timing of the main graph: while on, every Run records each node's wall time (one
+  // uncontended lock and a vector append per node). Off by default; turning it on clears the
+  // samples. Not to be called while a Run is in progress.
+  void SetProfiling(bool on);
+  struct NodeProfile {
+    std::string node;     // the node's name, or its first output when it has none
+    std::string op_type;  // domain-qualified for non-default domains
+    std::string kernel;   // as KernelNames()
+    int64_t calls = 0;
+    double total_ms = 0;
+    double median_ms = 0;  // robust against a run the scheduler stalled
+  };
+  // One entry per main-graph node, in graph order (empty while profiling is off). A node with
+  // subgraphs (If, Loop, Scan) counts the time of its bodies.
+  std::vector<NodeProfile> Profile() const;
+
   // Runs the main graph with `inputs` bound by name; returns the graph outputs in order.
   Result<std::vector<Value>> Run(const std::vector<std::pair<std::string, Value>>& inputs) const;
 
@@ -63,6 +80,11 @@ class GraphExecutor {
   ExecutorOptions options_;
   KernelLimits limits_;
   std::unordered_map<const Graph*, GraphPlan> plans_;
+  struct Counters {
+    std::mutex mu;
+    std::vector<double> ms;
+  };
+  std::unique_ptr<Counters[]> profile_;  // one per main-graph node while profiling
 };
 
 }  // namespace privedge

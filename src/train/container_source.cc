@@ -1,8 +1,8 @@
 // TrainingSession from a model container (.pmc) and export to one. A container holds the graph
 // optimized for inference; training undoes the rewrites that have no backward rule of their
-// own: com.privedge.FusedConv is split back into a Conv and its activation node,
-// com.privedge.FusedMatMul into MatMul, Add (and Relu), and com.privedge.LayerNormalization
-// becomes ONNX's LayerNormalization, whose backward rule applies.
+// own: com.privedge.FusedConv is split back into a Conv, an Add (residual summand) and its
+// activation node, com.privedge.FusedMatMul into MatMul, Add (and Relu), and
+// com.privedge.LayerNormalization becomes ONNX's LayerNormalization, whose backward rule applies.
 #include <set>
 
 #include "crypto/signing.h"
@@ -61,8 +61,8 @@ Status UnfuseMatMul(const Graph& g, std::set<std::string>& used, Node n, std::ve
   return Status::OK();
 }
 
-// Replaces every FusedConv node of `g` by a Conv and its activation (and undoes the other
-// fusions, see the top of the file).
+// Replaces every FusedConv node of `g` by a Conv, its Add of the summand Z when it has one, and
+// its activation when it has one (and undoes the other fusions, see the top of the file).
 Status UnfuseConvActivations(Graph& g) {
   std::set<std::string> used;
   for (const Node& n : g.nodes)
@@ -86,45 +86,87 @@ Status UnfuseConvActivations(Graph& g) {
     }
     const Attribute* act = n.FindAttribute("activation");
     const Attribute* params = n.FindAttribute("activation_params");
-    if (!act || act->kind != Attribute::Kind::kString || n.outputs.size() != 1)
+    if ((act && act->kind != Attribute::Kind::kString) || (!act && params) ||
+        n.outputs.size() != 1)
       return InvalidModel(n.Describe(),
-                          ": FusedConv without a string 'activation' attribute "
-                          "or with ",
+                          ": FusedConv with a non-string 'activation' attribute, parameters "
+                          "without activation, or ",
                           n.outputs.size(), " outputs");
     const std::vector<float> values =
         params && params->kind == Attribute::Kind::kFloats ? params->floats : std::vector<float>{};
     Node activation;
-    activation.name = n.name.empty() ? "" : n.name + "/activation";
-    activation.op_type = act->s;
-    if (act->s == "Relu") {
-      if (!values.empty())
-        return InvalidModel(n.Describe(), ": Relu activation with ", values.size(),
-                            " parameters, expected none");
-    } else if (act->s == "LeakyRelu") {
-      if (values.size() != 1)
-        return InvalidModel(n.Describe(), ": LeakyRelu activation with ", values.size(),
-                            " parameters, expected 1 (alpha)");
-      Attribute alpha;
-      alpha.kind = Attribute::Kind::kFloat;
-      alpha.f = values[0];
-      activation.attributes["alpha"] = alpha;
-    } else {
-      return NotImplemented(n.Describe(), ": FusedConv with activation ", act->s,
-                            " cannot be trained (", act->s,
-                            " has no backward rule); train the ONNX model instead");
+    if (act) {
+      activation.name = n.name.empty() ? "" : n.name + "/activation";
+      activation.op_type = act->s;
+      if (act->s == "Relu" || act->s == "Sigmoid" || act->s == "Swish") {
+        if (!values.empty())
+          return InvalidModel(n.Describe(), ": ", act->s, " activation with ", values.size(),
+                              " parameters, expected none");
+      } else if (act->s == "LeakyRelu") {
+        if (values.size() != 1)
+          return InvalidModel(n.Describe(), ": LeakyRelu activation with ", values.size(),
+                              " parameters, expected 1 (alpha)");
+        Attribute alpha;
+        alpha.kind = Attribute::Kind::kFloat;
+        alpha.f = values[0];
+        activation.attributes["alpha"] = alpha;
+      } else {
+        return NotImplemented(n.Describe(), ": FusedConv with activation ", act->s,
+                              " cannot be trained (", act->s,
+                              " has no backward rule); train the ONNX model instead");
+      }
     }
+    // The residual summand Z (input 3), added after the Conv and before the activation.
+    std::string summand;
+    if (n.inputs.size() > 3) summand = n.inputs[3];
+    const bool has_activation = act != nullptr;
     Node conv = std::move(n);
     conv.op_type = "Conv";
     conv.domain.clear();
     conv.attributes.erase("activation");
     conv.attributes.erase("activation_params");
-    const std::string mid = FreshName(g, used, conv.outputs[0] + "/conv");
-    used.insert(mid);
-    activation.inputs = {mid};
-    activation.outputs = {conv.outputs[0]};
-    conv.outputs[0] = mid;
+    if (conv.inputs.size() > 3) conv.inputs.resize(3);
+    while (!conv.inputs.empty() && conv.inputs.back().empty()) conv.inputs.pop_back();
+    const std::string out = conv.outputs[0];
+    std::string value = out;
+    auto fresh = [&](const std::string& suffix) {
+      std::string name = FreshName(g, used, out + suffix);
+      used.insert(name);
+      return name;
+    };
+    std::vector<Node> tail;  // Add and activation, in order
+    if (has_activation && activation.op_type == "Swish") {
+      // x * Sigmoid(x)
+      Node mul;
+      mul.name = activation.name.empty() ? "" : activation.name + "/mul";
+      mul.op_type = "Mul";
+      mul.outputs = {value};
+      const std::string gate = fresh("/sigmoid");
+      value = fresh(summand.empty() ? "/conv" : "/sum");
+      mul.inputs = {value, gate};
+      activation.op_type = "Sigmoid";
+      activation.inputs = {value};
+      activation.outputs = {gate};
+      tail.insert(tail.begin(), std::move(mul));
+      tail.insert(tail.begin(), std::move(activation));
+    } else if (has_activation) {
+      activation.outputs = {value};
+      value = fresh(summand.empty() ? "/conv" : "/sum");
+      activation.inputs = {value};
+      tail.insert(tail.begin(), std::move(activation));
+    }
+    if (!summand.empty()) {
+      Node add;
+      add.name = conv.name.empty() ? "" : conv.name + "/add";
+      add.op_type = "Add";
+      add.outputs = {value};
+      value = fresh("/conv");
+      add.inputs = {value, summand};
+      tail.insert(tail.begin(), std::move(add));
+    }
+    conv.outputs[0] = value;
     nodes.push_back(std::move(conv));
-    nodes.push_back(std::move(activation));
+    for (Node& t : tail) nodes.push_back(std::move(t));
   }
   g.nodes = std::move(nodes);
   return Status::OK();

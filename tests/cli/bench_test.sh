@@ -36,6 +36,24 @@ $pe bench "$model" "$src/tests/data/models/lstm.input.npy" --runs 2 --warmup 0 >
 grep -q "^median " "$tmp/table.txt" || fail "bench table lacks the median row"
 grep -q "lstm.input.npy" "$tmp/table.txt" || fail "bench table does not name the input file"
 
+# --profile: the per-operator and slowest-node tables, and one profile entry per node in JSON.
+resnet=$src/tests/data/models/resnet18_2stages.onnx
+$pe bench "$resnet" --runs 3 --warmup 0 --threads 1 --profile > "$tmp/profile.txt" \
+  || fail "bench --profile exited non-zero"
+grep -q "^per operator" "$tmp/profile.txt" || fail "bench --profile lacks the per-operator table"
+grep -q "^slowest nodes" "$tmp/profile.txt" || fail "bench --profile lacks the slowest nodes"
+grep -q "FusedConv  *dnnl_f32_conv_act" "$tmp/profile.txt" \
+  || fail "bench --profile does not name the fused convolutions and their kernel"
+$pe bench "$resnet" --runs 3 --warmup 0 --threads 1 --profile --json > "$tmp/profile.json" \
+  || fail "bench --profile --json exited non-zero"
+python3 - "$tmp/profile.json" <<'EOF' || fail "bench --profile --json lacks a sound profile array"
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+p = r["profile"]
+assert p and all(e["median_ms"] >= 0 and e["mean_ms"] >= 0 and e["kernel"] for e in p), p
+assert sum(e["median_ms"] for e in p) <= r["max_ms"] * 1.5 + 0.1, r
+EOF
+
 # Bad input.
 expect_error "no model" "expected a MODEL path" $pe bench
 expect_error "missing model" "cannot open" $pe bench "$tmp/none.onnx"

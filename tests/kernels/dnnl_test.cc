@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -104,9 +105,12 @@ TEST(DnnlTest, ConvMatchesReference) {
       {2, 12, 10, 7, 12, 3, 3, 12, 2, 1, 1, false},  // depthwise stride 2
       {1, 8, 11, 11, 12, 3, 3, 4, 1, 1, 1, true},    // grouped
       {1, 6, 15, 15, 5, 3, 3, 1, 1, 2, 2, true},     // dilation 2
-      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1
+      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1, small image: a convolution
       {2, 17, 6, 5, 9, 1, 1, 1, 1, 1, 0, true},      // 1x1 batch 2
       {1, 33, 5, 3, 20, 1, 1, 1, 1, 1, 0, false},    // 1x1 without bias
+      {1, 24, 9, 11, 40, 1, 1, 1, 1, 1, 0, true},    // 1x1 as a matmul
+      {2, 17, 8, 9, 9, 1, 1, 1, 1, 1, 0, true},      // 1x1 matmul batch 2
+      {1, 33, 13, 5, 20, 1, 1, 1, 1, 1, 0, false},   // 1x1 matmul without bias
       {1, 8, 6, 6, 8, 1, 1, 1, 1, 1, 1, true},       // 1x1 with pads: not a plain product
       {2, 24, 8, 8, 16, 1, 1, 1, 2, 1, 0, false},    // 1x1 stride 2
       {1, 4, 14, 13, 6, 5, 5, 1, 1, 1, 2, true},     // 5x5
@@ -182,12 +186,15 @@ TEST(DnnlTest, FusedConvMatchesReference) {
   const ConvCase cases[] = {
       {1, 3, 17, 19, 8, 3, 3, 1, 1, 1, 1, true},     // direct
       {2, 12, 10, 7, 12, 3, 3, 12, 2, 1, 1, false},  // depthwise stride 2
-      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1: matmul with sum then activation
+      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1, small image: a convolution
       {1, 33, 5, 3, 20, 1, 1, 1, 1, 1, 0, false},    // 1x1 without bias
+      {1, 24, 9, 11, 40, 1, 1, 1, 1, 1, 0, true},    // 1x1: matmul with sum then activation
+      {1, 33, 13, 5, 20, 1, 1, 1, 1, 1, 0, false},   // 1x1 matmul without bias
       {1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, true},   // Winograd
   };
   const std::pair<const char*, std::vector<float>> activations[] = {
-      {"Relu", {}}, {"LeakyRelu", {0.1f}}, {"Clip", {-0.5f, 0.75f}}, {"Clip", {0.0f, 6.0f}}};
+      {"Relu", {}},           {"LeakyRelu", {0.1f}}, {"Clip", {-0.5f, 0.75f}},
+      {"Clip", {0.0f, 6.0f}}, {"Sigmoid", {}},       {"Swish", {}}};
   std::mt19937 rng(17);
   for (const ConvCase& c : cases) {
     std::vector<Tensor> in = {Random({c.n, c.c, c.h, c.w}, rng),
@@ -213,10 +220,13 @@ TEST(DnnlTest, FusedConvMatchesReference) {
         act_in.push_back(Tensor::Scalar<float>(params[0]));
         act_in.push_back(Tensor::Scalar<float>(params[1]));
       }
-      auto separate = RunOp(activation, act_in, act_attrs);
+      const bool swish = std::string(activation) == "Swish";
+      auto separate = RunOp(swish ? "Sigmoid" : activation, act_in, act_attrs);
+      ASSERT_TRUE(separate.ok());
+      if (swish) separate = RunOp("Mul", {(*conv)[0], (*separate)[0]}, {});  // x * Sigmoid(x)
       auto fused = RunOp("FusedConv", in, attrs, 1, 17, "com.privedge");
       ASSERT_TRUE(separate.ok() && fused.ok());
-      EXPECT_EQ(RelativeError((*fused)[0], (*separate)[0]), 0.0);
+      EXPECT_LE(RelativeError((*fused)[0], (*separate)[0]), 1e-6);
     }
   }
   // An activation the kernels do not know is an error of the reference, declined by the fast one.
@@ -228,6 +238,59 @@ TEST(DnnlTest, FusedConvMatchesReference) {
   auto bad = RunOp("FusedConv", in, tanh, 1, 17, "com.privedge");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("unsupported activation 'Tanh'"), std::string::npos);
+}
+
+TEST(DnnlTest, FusedConvWithSummandMatchesReference) {
+  const ConvCase cases[] = {
+      {1, 3, 17, 19, 8, 3, 3, 1, 1, 1, 1, true},     // direct: Z reordered into NHWC
+      {2, 12, 10, 7, 12, 3, 3, 12, 2, 1, 1, false},  // depthwise stride 2
+      {1, 24, 7, 9, 40, 1, 1, 1, 1, 1, 0, true},     // 1x1, small image: a convolution
+      {1, 24, 9, 11, 40, 1, 1, 1, 1, 1, 0, true},    // 1x1: Y = Z + bias, then the matmul's sum
+      {1, 33, 13, 5, 20, 1, 1, 1, 1, 1, 0, false},   // 1x1 matmul without bias
+      {1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, true},   // Winograd
+  };
+  std::mt19937 rng(19);
+  for (const ConvCase& c : cases) {
+    const int64_t oh = (c.h + 2 * c.pad - c.kh) / c.stride + 1;
+    const int64_t ow = (c.w + 2 * c.pad - c.kw) / c.stride + 1;
+    std::vector<Tensor> in = {Random({c.n, c.c, c.h, c.w}, rng),
+                              Random({c.m, c.c / c.group, c.kh, c.kw}, rng),
+                              c.bias ? Random({c.m}, rng) : Tensor(), Random({c.n, c.m, oh, ow}, rng)};
+    const std::map<std::string, Attribute> conv_attrs = {
+        {"group", IntAttr(c.group)},
+        {"strides", IntsAttr({c.stride, c.stride})},
+        {"pads", IntsAttr({c.pad, c.pad, c.pad, c.pad})}};
+    SCOPED_TRACE(::testing::Message() << "X [" << c.n << "," << c.c << "," << c.h << "," << c.w
+                                      << "] k " << c.kh << " g " << c.group);
+    ExpectMatchesReference("FusedConv", in, {false, true, true, false}, conv_attrs,
+                           "dnnl_f32_conv_act", 1e-4, "com.privedge");
+    ExpectMatchesReference("FusedConv", in, {false, true, true, false},
+                           WithActivation(conv_attrs, "Relu", {}), "dnnl_f32_conv_act", 1e-4,
+                           "com.privedge");
+    // The reference is Conv, then Add, then the activation.
+    auto conv = RunOp("Conv", {in[0], in[1], in[2]}, conv_attrs);
+    ASSERT_TRUE(conv.ok()) << conv.status().ToString();
+    auto sum = RunOp("Add", {(*conv)[0], in[3]}, {});
+    auto relu = RunOp("Relu", {(*sum)[0]}, {});
+    auto fused = RunOp("FusedConv", in, WithActivation(conv_attrs, "Relu", {}), 1, 17,
+                       "com.privedge");
+    ASSERT_TRUE(sum.ok() && relu.ok() && fused.ok());
+    EXPECT_EQ(RelativeError((*fused)[0], (*relu)[0]), 0.0);
+  }
+  // A summand that broadcasts (per channel, or onto a larger result) runs the reference.
+  std::vector<Tensor> in = {Random({1, 4, 6, 6}, rng), Random({5, 4, 1, 1}, rng), Random({5}, rng),
+                            Random({5, 1, 1}, rng)};
+  ExpectMatchesReference("FusedConv", in, {false, true, true, false}, {}, "dnnl_f32_conv_act", 1e-5,
+                         "com.privedge");
+  in[3] = Random({3, 5, 6, 6}, rng);
+  ExpectMatchesReference("FusedConv", in, {false, true, true, false}, {}, "dnnl_f32_conv_act", 1e-5,
+                         "com.privedge");
+  // A summand that does not broadcast is the reference Add's error.
+  in[3] = Random({4, 6, 6}, rng);
+  std::string name;
+  auto bad = RunFast("FusedConv", in, {false, true, true, false}, {}, &name, 1, "com.privedge");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("(Add)"), std::string::npos) << bad.status().message();
 }
 
 TEST(DnnlTest, EltwiseMatchesReference) {
@@ -259,6 +322,77 @@ TEST(DnnlTest, EltwiseMatchesReference) {
   auto r = RunFast("Relu", {ints}, {false}, {}, &name);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(testing::Values<int32_t>((*r)[0]), (std::vector<int32_t>{0, 0, 4}));
+}
+
+TEST(DnnlTest, PoolMatchesReference) {
+  std::mt19937 rng(41);
+  struct Case {
+    Shape x;
+    std::map<std::string, Attribute> attrs;
+  };
+  const Case cases[] = {
+      {{1, 3, 17, 19}, {{"kernel_shape", IntsAttr({3, 3})}, {"strides", IntsAttr({2, 2})}}},
+      {{2, 5, 13, 11}, {{"kernel_shape", IntsAttr({3, 2})}, {"pads", IntsAttr({1, 0, 1, 1})}}},
+      {{1, 4, 12, 12},
+       {{"kernel_shape", IntsAttr({3, 3})}, {"strides", IntsAttr({2, 2})}, {"ceil_mode", IntAttr(1)}}},
+      {{1, 6, 10, 9},
+       {{"kernel_shape", IntsAttr({2, 2})}, {"dilations", IntsAttr({2, 2})}}},
+      {{1, 2, 9, 9}, {{"kernel_shape", IntsAttr({3, 3})}, {"auto_pad", StringAttr("SAME_UPPER")},
+                      {"strides", IntsAttr({2, 2})}}},
+      {{1, 64, 56, 56}, {{"kernel_shape", IntsAttr({3, 3})}, {"strides", IntsAttr({2, 2})},
+                         {"pads", IntsAttr({1, 1, 1, 1})}}},  // large: two threads
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeToString(c.x));
+    Tensor x = Random(c.x, rng);
+    ExpectMatchesReference("MaxPool", {x}, {false}, c.attrs, "dnnl_f32_pool", 0);
+    if (c.attrs.count("dilations")) continue;  // AveragePool takes dilations from opset 19
+    ExpectMatchesReference("AveragePool", {x}, {false}, c.attrs, "dnnl_f32_pool", 1e-6);
+    auto include = c.attrs;
+    include["count_include_pad"] = IntAttr(1);
+    ExpectMatchesReference("AveragePool", {x}, {false}, include, "dnnl_f32_pool", 1e-6);
+  }
+  for (const Shape& shape : {Shape{1, 7, 5, 3}, Shape{2, 33, 13, 13}, Shape{1, 1280, 7, 7}}) {
+    SCOPED_TRACE(ShapeToString(shape));
+    Tensor x = Random(shape, rng);
+    ExpectMatchesReference("GlobalAveragePool", {x}, {false}, {}, "dnnl_f32_pool", 1e-6);
+    ExpectMatchesReference("GlobalMaxPool", {x}, {false}, {}, "dnnl_f32_pool", 0);
+  }
+  // A window wholly in the padding, 3-D input, bad attributes: the reference, inside the kernel.
+  std::string name;
+  Tensor x = Random({1, 2, 4, 4}, rng);
+  auto r = RunFast("MaxPool", {x}, {false},
+                   {{"kernel_shape", IntsAttr({2, 2})}, {"pads", IntsAttr({2, 2, 2, 2})}}, &name);
+  auto ref = RunOp("MaxPool", {x},
+                   {{"kernel_shape", IntsAttr({2, 2})}, {"pads", IntsAttr({2, 2, 2, 2})}}, 1, 17);
+  ASSERT_EQ(r.ok(), ref.ok());
+  if (ref.ok()) {
+    EXPECT_EQ(testing::Values<float>((*r)[0]), testing::Values<float>((*ref)[0]));
+  }
+  ExpectMatchesReference("MaxPool", {Random({1, 3, 11}, rng)}, {false},
+                         {{"kernel_shape", IntsAttr({3})}}, "dnnl_f32_pool", 0);
+  auto bad = RunFast("MaxPool", {x}, {false}, {{"kernel_shape", IntsAttr({0, 2})}}, &name);
+  EXPECT_FALSE(bad.ok());
+}
+
+// (The fast Transpose and Slice are tested in dnnl_sequence_test.cc.)
+TEST(DnnlTest, ConcatMatchesReference) {
+  std::mt19937 rng(43);
+  // Concat: channels (as in SqueezeNet), first and last axes, one input.
+  ExpectMatchesReference("Concat", {Random({1, 16, 13, 11}, rng), Random({1, 5, 13, 11}, rng)},
+                         {false, false}, {{"axis", IntAttr(1)}}, "dnnl_f32_concat", 0);
+  ExpectMatchesReference("Concat",
+                         {Random({2, 3, 5}, rng), Random({1, 3, 5}, rng), Random({4, 3, 5}, rng)},
+                         {false, false, false}, {{"axis", IntAttr(0)}}, "dnnl_f32_concat", 0);
+  ExpectMatchesReference("Concat", {Random({2, 3, 5}, rng), Random({2, 3, 1}, rng)},
+                         {false, false}, {{"axis", IntAttr(-1)}}, "dnnl_f32_concat", 0);
+  ExpectMatchesReference("Concat", {Random({7}, rng)}, {false}, {{"axis", IntAttr(0)}},
+                         "dnnl_f32_concat", 0);
+  // Mismatched shapes get the reference's error.
+  std::string name;
+  auto bad = RunFast("Concat", {Random({2, 3}, rng), Random({3, 3}, rng)}, {false, false},
+                     {{"axis", IntAttr(1)}}, &name);
+  EXPECT_FALSE(bad.ok());
 }
 
 TEST(DnnlTest, BinaryMatchesReference) {

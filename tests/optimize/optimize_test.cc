@@ -334,7 +334,7 @@ Model ConvActivationModel(const std::string& activation) {
 
 TEST(ConvActivationFusion, FusesReluLeakyReluAndClip) {
   const std::pair<const char*, std::vector<float>> cases[] = {
-      {"Relu", {}}, {"LeakyRelu", {0.2f}}, {"Clip", {-0.5f, 0.75f}}};
+      {"Relu", {}}, {"LeakyRelu", {0.2f}}, {"Clip", {-0.5f, 0.75f}}, {"Sigmoid", {}}};
   for (const auto& [activation, params] : cases) {
     SCOPED_TRACE(activation);
     Model m = ConvActivationModel(activation);
@@ -353,6 +353,32 @@ TEST(ConvActivationFusion, FusesReluLeakyReluAndClip) {
     EXPECT_NE(node.FindAttribute("pads"), nullptr);  // the Conv's attributes stay
     EXPECT_EQ(m.OpsetVersion(kPrivedgeDomain), 1);
     ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 7, 6}, 33, -2, 2)}});
+  }
+}
+
+TEST(ConvActivationFusion, FusesSwishOnlyWhenTheConvFeedsNothingElse) {
+  for (bool sigmoid_first : {true, false}) {
+    Model m = ConvActivationModel("Sigmoid");
+    m.graph.nodes[1].outputs = {"g"};
+    m.graph.nodes.push_back(
+        MakeNode("Mul", sigmoid_first ? std::vector<std::string>{"g", "c"}
+                                      : std::vector<std::string>{"c", "g"},
+                 {"y"}));
+    Model before = m;
+    ASSERT_EQ(*FuseConvActivation(m), 1);
+    ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"FusedConv"}));
+    EXPECT_EQ(m.graph.nodes[0].FindAttribute("activation")->s, "Swish");
+    EXPECT_EQ(m.graph.nodes[0].outputs, (std::vector<std::string>{"y"}));
+    ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 7, 6}, 34, -3, 3)}});
+  }
+  // The Conv output or the gate read elsewhere: no fusion.
+  for (const char* extra : {"c", "g"}) {
+    Model m = ConvActivationModel("Sigmoid");
+    m.graph.nodes[1].outputs = {"g"};
+    m.graph.nodes.push_back(MakeNode("Mul", {"c", "g"}, {"y"}));
+    m.graph.nodes.push_back(MakeNode("Neg", {extra}, {"n"}));
+    m.graph.outputs.push_back(FloatValue("n", {1, 5, 7, 6}));
+    EXPECT_EQ(*FuseConvActivation(m), 0) << extra;
   }
 }
 
@@ -486,6 +512,68 @@ TEST(MatMulBiasFusion, FusesBiasAndRelu) {
   runtime_w.graph.initializers.erase("w");
   runtime_w.graph.inputs.push_back(FloatValue("w", {6, 4}));
   EXPECT_EQ(*FuseMatMulBias(runtime_w), 0);
+}
+
+// Conv(x) + z -> Relu, with z computed after the Conv (a residual branch); `z_shape` may
+// broadcast.
+Model ConvAddModel(const Shape& z_shape, bool conv_bias = true) {
+  Model m = MakeModel();
+  m.graph.inputs = {FloatValue("x", {1, 3, 7, 6}), FloatValue("z0", z_shape)};
+  m.graph.outputs = {FloatValue("y", {}, false)};
+  m.graph.initializers["w"] = RandomFloats({5, 3, 3, 3}, 41);
+  if (conv_bias) m.graph.initializers["b"] = RandomFloats({5}, 42);
+  Node conv = MakeNode("Conv", {"x", "w"}, {"c"});
+  if (conv_bias) conv.inputs.push_back("b");
+  conv.attributes["pads"].kind = Attribute::Kind::kInts;
+  conv.attributes["pads"].ints = {1, 1, 1, 1};
+  m.graph.nodes = {conv, MakeNode("Neg", {"z0"}, {"z"}), MakeNode("Add", {"z", "c"}, {"s"}),
+                   MakeNode("Relu", {"s"}, {"y"})};
+  return m;
+}
+
+TEST(ConvAddFusion, FusesResidualThenActivation) {
+  for (const Shape& z_shape : {Shape{1, 5, 7, 6}, Shape{5, 1, 1}, Shape{2, 5, 7, 6}}) {
+    for (bool bias : {true, false}) {
+      SCOPED_TRACE(ShapeToString(z_shape) + (bias ? " bias" : ""));
+      Model m = ConvAddModel(z_shape, bias);
+      Model before = m;
+      auto added = FuseConvAdd(m);
+      ASSERT_TRUE(added.ok());
+      EXPECT_EQ(*added, 1);
+      ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Neg", "FusedConv", "Relu"}));
+      const Node& node = m.graph.nodes[1];
+      EXPECT_EQ(node.domain, kPrivedgeDomain);
+      EXPECT_EQ(node.inputs, (std::vector<std::string>{"x", "w", bias ? "b" : "", "z"}));
+      EXPECT_EQ(node.outputs, (std::vector<std::string>{"s"}));
+      EXPECT_EQ(node.FindAttribute("activation"), nullptr);
+      EXPECT_EQ(m.OpsetVersion(kPrivedgeDomain), 1);
+      ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 7, 6}, 43, -2, 2)},
+                                    {"z0", RandomFloats(z_shape, 44, -2, 2)}});
+      // The Relu then joins the fused node, after the sum.
+      ASSERT_EQ(*FuseConvActivation(m), 1);
+      ASSERT_EQ(OpTypes(m.graph), (std::vector<std::string>{"Neg", "FusedConv"}));
+      EXPECT_EQ(m.graph.nodes[1].FindAttribute("activation")->s, "Relu");
+      EXPECT_EQ(m.graph.nodes[1].outputs, (std::vector<std::string>{"y"}));
+      ExpectSameOutputs(before, m, {{"x", RandomFloats({1, 3, 7, 6}, 45, -2, 2)},
+                                    {"z0", RandomFloats(z_shape, 46, -2, 2)}});
+    }
+  }
+}
+
+TEST(ConvAddFusion, SkipsSharedOutputsActivatedConvsAndSelfSums) {
+  Model shared = ConvAddModel({1, 5, 7, 6});
+  shared.graph.outputs.push_back(FloatValue("c", {1, 5, 7, 6}));
+  EXPECT_EQ(*FuseConvAdd(shared), 0);
+  // Conv -> Relu -> Add: the activation comes first, so the sum cannot join.
+  Model activated = ConvAddModel({1, 5, 7, 6});
+  ASSERT_EQ(*FuseConvActivation(activated), 0);  // the Relu reads the Add, not the Conv
+  activated.graph.nodes[0].outputs = {"c0"};
+  activated.graph.nodes.insert(activated.graph.nodes.begin() + 1, MakeNode("Relu", {"c0"}, {"c"}));
+  ASSERT_EQ(*FuseConvActivation(activated), 1);
+  EXPECT_EQ(*FuseConvAdd(activated), 0);
+  Model self = ConvAddModel({1, 5, 7, 6});
+  self.graph.nodes[2].inputs = {"c", "c"};
+  EXPECT_EQ(*FuseConvAdd(self), 0);
 }
 
 TEST(OptimizeGraph, RunsPassesToAFixedPointAndCopiesSubgraphs) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/session_impl.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -192,6 +194,34 @@ TEST(SessionTest, LoadFromBufferRuns) {
   EXPECT_EQ((*out)[0].first, "y");
   EXPECT_EQ((*out)[0].second.shape(), (Shape{1, 3}));
   EXPECT_EQ((*out)[0].second.data<float>()[2], 9.0f);
+}
+
+TEST(SessionTest, ProfilesEveryNodeOfEachRun) {
+  auto session = LoadOrDie(kSessionModels + "add_symbolic.onnx");
+  ASSERT_NE(session, nullptr);
+  GraphExecutor& executor = *session->impl().executor;
+  EXPECT_TRUE(executor.Profile().empty());  // off by default
+  const std::vector<std::pair<std::string, Tensor>> feed = {{"a", Floats({1, 2, 3}, {1, 3})},
+                                                            {"b", Floats({4, 5, 6}, {1, 3})}};
+  ASSERT_TRUE(session->Run(feed).ok());
+  executor.SetProfiling(true);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(session->Run(feed).ok());
+  auto profile = executor.Profile();
+  const Graph& graph = session->impl().model.graph;
+  ASSERT_EQ(profile.size(), graph.nodes.size());
+  const std::vector<std::string> kernels = executor.KernelNames();
+  for (size_t i = 0; i < profile.size(); ++i) {
+    EXPECT_EQ(profile[i].op_type, graph.nodes[i].op_type);
+    EXPECT_EQ(profile[i].kernel, kernels[i]);
+    EXPECT_EQ(profile[i].calls, 3);
+    EXPECT_GT(profile[i].total_ms, 0.0);
+    EXPECT_GE(profile[i].total_ms, profile[i].median_ms);
+  }
+  executor.SetProfiling(true);  // turning it on again starts from zero
+  ASSERT_TRUE(session->Run(feed).ok());
+  EXPECT_EQ(executor.Profile()[0].calls, 1);
+  executor.SetProfiling(false);
+  EXPECT_TRUE(executor.Profile().empty());
 }
 
 TEST(SessionTest, LoadFromBufferRejectsGarbage) {

@@ -186,6 +186,58 @@ TEST(ContainerTraining, EncryptedContainerNeedsItsDevice) {
   EXPECT_EQ(other.status().code(), StatusCode::kPermissionDenied) << other.status().ToString();
 }
 
+// Residual sums and Sigmoid / Swish activations fused by the optimizer are split back too: the
+// optimized container trains exactly like the same graph unoptimized.
+TEST(ContainerTraining, ResidualAndSwishFusionsTrainLikeTheUnfusedGraph) {
+  TempDir dir;
+  using testing::BuildModel;
+  using testing::Ints;
+  using testing::MakeNode;
+  std::mt19937 rng(5);
+  Model m = BuildModel(
+      {
+          MakeNode("Conv", {"input", "w1", "b1"}, {"c1"}, {{"pads", Ints({1, 1, 1, 1})}}),
+          MakeNode("Sigmoid", {"c1"}, {"g1"}),
+          MakeNode("Mul", {"c1", "g1"}, {"s1"}),
+          MakeNode("Conv", {"s1", "w2"}, {"c2"}, {{"pads", Ints({1, 1, 1, 1})}}),
+          MakeNode("Add", {"s1", "c2"}, {"r"}),
+          MakeNode("Relu", {"r"}, {"h"}),
+          MakeNode("Conv", {"h", "w3", "b3"}, {"c3"}),
+          MakeNode("Sigmoid", {"c3"}, {"logits"}),
+      },
+      {"input"},
+      {{"w1", testing::Random({2, 1, 3, 3}, rng)},
+       {"b1", testing::Random({2}, rng)},
+       {"w2", testing::Random({2, 2, 3, 3}, rng)},
+       {"w3", testing::Random({1, 2, 1, 1}, rng)},
+       {"b3", testing::Random({1}, rng)}});
+  Model fused = m;
+  ASSERT_TRUE(OptimizeGraph(fused, OptimizeOptions{}, {}).ok());
+  std::vector<std::string> ops;
+  for (const Node& n : fused.graph.nodes) ops.push_back(n.op_type);
+  ASSERT_EQ(ops, (std::vector<std::string>{"FusedConv", "FusedConv", "FusedConv"}));
+  std::vector<std::unique_ptr<TrainingSession>> sessions;
+  for (const Model* model : {&m, &fused}) {
+    auto body = SerializeModel(*model);
+    ASSERT_TRUE(body.ok());
+    const std::string pmc = dir.path() + (model == &m ? "/plain.pmc" : "/fused.pmc");
+    ASSERT_TRUE(WriteContainerFile(pmc, body->span(), {}).ok());
+    TrainingOptions o = Sgd();
+    o.loss = LossKind::kMeanSquaredError;
+    auto s = TrainingSession::Create(pmc, o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    sessions.push_back(std::move(s).value());
+  }
+  const Tensor x = testing::Random({2, 1, 5, 4}, rng);
+  const Tensor y = testing::Random({2, 1, 5, 4}, rng);
+  for (int step = 0; step < 3; ++step) {
+    auto a = sessions[0]->TrainStep({{"input", x}}, y);
+    auto b = sessions[1]->TrainStep({{"input", x}}, y);
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << " " << b.status().ToString();
+    EXPECT_NEAR(b->loss, a->loss, 1e-6 * std::max(1.0, std::fabs(a->loss))) << "step " << step;
+  }
+}
+
 TEST(ContainerTraining, ClipActivationIsRefusedByName) {
   TempDir dir;
   using testing::BuildModel;

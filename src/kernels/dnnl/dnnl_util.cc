@@ -76,6 +76,18 @@ dnnl::memory ThreadScratchpad(const dnnl::memory::desc& desc) {
   return dnnl::memory(desc, CpuEngine(), size ? buffer.get() : nullptr);
 }
 
+Result<Tensor*> AllocateUninitialized(KernelContext& ctx, int i, const Shape& shape) {
+  if (i < 0 || i >= ctx.num_outputs()) return ctx.Error("output ", i, " is not declared");
+  PE_RETURN_IF_ERROR(ctx.CheckTensorShape(DType::kFloat32, shape));
+  const int64_t n = ShapeElementCount(shape);
+  const size_t bytes = (std::max<size_t>(static_cast<size_t>(n) * sizeof(float), 1) + 63) / 64 * 64;
+  void* data = std::aligned_alloc(64, bytes);
+  if (!data) return OutOfRange(ctx.node().Describe(), ": out of memory");
+  std::shared_ptr<void> owner(data, std::free);
+  ctx.set_output(i, Tensor::Borrow(DType::kFloat32, shape, data, std::move(owner)));
+  return &ctx.outputs()[i].tensor;
+}
+
 dnnl::memory::dims Dims(const std::vector<int64_t>& v) {
   return dnnl::memory::dims(v.begin(), v.end());
 }
@@ -106,6 +118,9 @@ void RegisterDnnlKernels(KernelRegistry& r) {
   for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Clip"})
     r.AddFast(op, dnnl_kernels::MakeEltwise);
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.AddFast(op, dnnl_kernels::MakeBinary);
+  for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})
+    r.AddFast(op, dnnl_kernels::MakePool);
+  r.AddFast("Concat", dnnl_kernels::MakeConcat);
 }
 
 }  // namespace privedge

@@ -29,6 +29,15 @@ class ThreadScope {
   int previous_;
 };
 
+// The threads worth giving an operation of about `work` element operations (elements touched, or
+// multiply-adds / 16 for vectorized arithmetic): 1 below kMinParallelWork, where waking and
+// joining a second thread (tens of microseconds when it sleeps, a scheduler tick or more when
+// the other core is busy) costs more than it saves. Primitives are built and run
+// under the same count, since some partition their work when they are built.
+// `work` is a double so that products of extents cannot overflow.
+inline constexpr double kMinParallelWork = 131072;  // 2^17
+inline int ThreadsFor(int threads, double work) { return work < kMinParallelWork ? 1 : threads; }
+
 // A constant weight tensor reordered, once per layout, into the layout a primitive asks for.
 // Primitives built for different input shapes usually share one layout, hence one copy.
 class PackedWeights {
@@ -76,6 +85,9 @@ class ShapeCache {
 // grows to the largest size asked for and is reused, so runs neither allocate nor fault in
 // fresh pages. Valid until the calling thread's next call.
 dnnl::memory ThreadScratchpad(const dnnl::memory::desc& desc);
+// Output `i` as a float32 tensor of `shape` whose storage is not zeroed (the kernels here write
+// every element; zeroing cost up to 8% of a CNN's run). Size-checked like AllocateOutput.
+Result<Tensor*> AllocateUninitialized(KernelContext& ctx, int i, const Shape& shape);
 
 // oneDNN's dims from ours.
 dnnl::memory::dims Dims(const std::vector<int64_t>& v);
@@ -100,5 +112,7 @@ Result<std::unique_ptr<PreparedKernel>> MakeSoftmax(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeTranspose(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeLayerNorm(const PrepareContext& ctx);
 Result<std::unique_ptr<PreparedKernel>> MakeSlice(const PrepareContext& ctx);
+Result<std::unique_ptr<PreparedKernel>> MakePool(const PrepareContext& ctx);    // pool.cc
+Result<std::unique_ptr<PreparedKernel>> MakeConcat(const PrepareContext& ctx);  // layout.cc
 
 }  // namespace privedge::dnnl_kernels

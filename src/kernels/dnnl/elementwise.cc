@@ -22,6 +22,7 @@ struct ElementwisePlan {
   std::optional<dnnl::primitive> primitive;
   memory::desc src0, src1, dst;
   bool swapped = false;  // binary: the node's second input is the primitive's first source
+  int threads = 1;
 };
 
 // Dense row-major descriptor for `dims` (rank 0 counts as [1]).
@@ -42,11 +43,11 @@ class DnnlEltwise final : public PreparedKernel {
   Status Run(KernelContext& ctx) const override {
     const Tensor* x = ctx.input(0);
     if (!x || x->dtype() != DType::kFloat32 || x->numel() == 0) return RunReference(ctx);
-    ThreadScope threads(threads_);
     PE_ASSIGN_OR_RETURN(std::shared_ptr<const ElementwisePlan> plan,
                         plans_.Get({x->numel()}, [&] { return Build(x->numel()); }));
     if (!plan->primitive) return RunReference(ctx);
-    PE_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, DType::kFloat32, x->shape()));
+    ThreadScope threads(plan->threads);
+    PE_ASSIGN_OR_RETURN(Tensor * y, AllocateUninitialized(ctx, 0, x->shape()));
     const dnnl::engine& engine = CpuEngine();
     dnnl::stream stream(engine);
     memory src(plan->src0, engine, const_cast<float*>(x->data<float>()));
@@ -59,6 +60,8 @@ class DnnlEltwise final : public PreparedKernel {
  private:
   Result<std::shared_ptr<ElementwisePlan>> Build(int64_t n) const {
     auto plan = std::make_shared<ElementwisePlan>();
+    plan->threads = ThreadsFor(threads_, static_cast<double>(n));
+    ThreadScope threads(plan->threads);
     plan->src0 = plan->dst = DenseDesc({n});
     try {
       dnnl::eltwise_forward::primitive_desc pd(
@@ -110,11 +113,11 @@ class DnnlBinary final : public PreparedKernel {
     std::vector<int64_t> key = src0->shape();
     key.push_back(-1);
     key.insert(key.end(), src1->shape().begin(), src1->shape().end());
-    ThreadScope threads(threads_);
     PE_ASSIGN_OR_RETURN(std::shared_ptr<const ElementwisePlan> plan,
                         plans_.Get(key, [&] { return Build(src0->shape(), src1->shape()); }));
     if (!plan->primitive) return RunReference(ctx);
-    PE_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, DType::kFloat32, src0->shape()));
+    ThreadScope threads(plan->threads);
+    PE_ASSIGN_OR_RETURN(Tensor * y, AllocateUninitialized(ctx, 0, src0->shape()));
     const dnnl::engine& engine = CpuEngine();
     dnnl::stream stream(engine);
     memory m0(plan->src0, engine, const_cast<float*>(src0->data<float>()));
@@ -129,6 +132,8 @@ class DnnlBinary final : public PreparedKernel {
  private:
   Result<std::shared_ptr<ElementwisePlan>> Build(const Shape& full, const Shape& small) const {
     auto plan = std::make_shared<ElementwisePlan>();
+    plan->threads = ThreadsFor(threads_, static_cast<double>(ShapeElementCount(full)));
+    ThreadScope threads(plan->threads);
     std::vector<int64_t> padded(full.size() - small.size(), 1);
     padded.insert(padded.end(), small.begin(), small.end());
     plan->src0 = plan->dst = DenseDesc(full);

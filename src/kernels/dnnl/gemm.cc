@@ -17,6 +17,7 @@ struct GemmPlan {
   dnnl::matmul primitive;
   memory::desc src, dst, scratchpad;
   memory weights;
+  int threads = 1;
 };
 
 class DnnlGemm final : public PreparedKernel {
@@ -54,10 +55,10 @@ class DnnlGemm final : public PreparedKernel {
       out_shape.assign(a->shape().begin(), a->shape().end() - 1);
       out_shape.push_back(n_);
     }
-    ThreadScope threads(threads_);
     PE_ASSIGN_OR_RETURN(std::shared_ptr<const GemmPlan> plan,
                         plans_.Get({rows}, [&] { return Build(ctx, rows); }));
-    PE_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, DType::kFloat32, out_shape));
+    ThreadScope threads(plan->threads);
+    PE_ASSIGN_OR_RETURN(Tensor * y, AllocateUninitialized(ctx, 0, out_shape));
     const dnnl::engine& engine = CpuEngine();
     dnnl::stream stream(engine);
     std::unordered_map<int, memory> args = {
@@ -77,6 +78,8 @@ class DnnlGemm final : public PreparedKernel {
  private:
   Result<std::shared_ptr<const GemmPlan>> Build(const KernelContext& ctx, int64_t rows) const {
     auto plan = std::make_shared<GemmPlan>();
+    plan->threads = ThreadsFor(threads_, static_cast<double>(rows) * k_ * n_ / 16);
+    ThreadScope threads(plan->threads);
     plan->src = memory::desc({rows, k_}, memory::data_type::f32, trans_a_ ? Tag::ba : Tag::ab);
     plan->dst = memory::desc({rows, n_}, memory::data_type::f32, Tag::ab);
     const memory::desc any_w({k_, n_}, memory::data_type::f32, Tag::any);

@@ -209,11 +209,13 @@ void ConvolveTransposed(const ConvDims& d, const TapMap& map, XAt x_at,
 // The reference Conv (conv_pool.cc), which com.privedge.FusedConv runs before its activation.
 Status ConvReference(KernelContext& ctx);
 
-// The activation of a com.privedge.FusedConv node (written by the optimizer's Conv+activation
-// fusion): attribute activation = "Relu" | "LeakyRelu" | "Clip" with activation_params
-// {} | {alpha} | {min, max}.
+// The activation of a com.privedge.FusedConv node (written by the optimizer's Conv+Add and
+// Conv+activation fusions): attribute activation = "Relu" | "LeakyRelu" | "Clip" with
+// activation_params {} | {alpha} | {min, max}; no activation attribute (and no parameters):
+// none. The node computes Y = activation(Conv(X, W, B) + Z), Z being its optional 4th input
+// (a residual summand, added with ONNX Add's broadcasting).
 struct FusedActivation {
-  enum class Kind { kRelu, kLeakyRelu, kClip } kind = Kind::kRelu;
+  enum class Kind { kNone, kRelu, kLeakyRelu, kClip, kSigmoid, kSwish } kind = Kind::kRelu;
   float alpha = 0.0f;  // LeakyRelu slope, Clip min
   float beta = 0.0f;   // Clip max
 };
