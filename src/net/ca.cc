@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/file_util.h"
 #include "net/openssl_util.h"
 
 namespace privedge::net {
@@ -27,49 +28,6 @@ Status MakeDir(const std::string& path) {
   return Status::OK();
 }
 
-// Writes `size` bytes to a new file (O_EXCL when `exclusive`, else replacing it through a
-// temporary file) with `mode`.
-Status WriteFile(const std::string& path, const void* data, size_t size, mode_t mode,
-                 bool exclusive) {
-  const std::string tmp = exclusive ? path : path + ".tmp";
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC), mode);
-  if (fd < 0) return IoError("cannot create '", tmp, "': ", std::strerror(errno));
-  const char* p = static_cast<const char*>(data);
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = write(fd, p + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      close(fd);
-      return IoError("cannot write '", tmp, "': ", std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0)
-    return IoError("cannot write '", tmp, "': ", std::strerror(errno));
-  if (!exclusive && rename(tmp.c_str(), path.c_str()) != 0)
-    return IoError("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-  return Status::OK();
-}
-
-Result<std::string> ReadSmall(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("cannot open '", path, "': ", std::strerror(errno));
-  std::string out(kMaxPemBytes + 1, '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (got > kMaxPemBytes) return InvalidArgument("'", path, "' is larger than ", kMaxPemBytes);
-  out.resize(got);
-  return out;
-}
 
 Result<ossl::Key> NewKey() {
   PE_ASSIGN_OR_RETURN(SecureBuffer seed, NewKeySeed());
@@ -187,7 +145,7 @@ Result<CertificateAuthority> CertificateAuthority::LoadOrCreate(const std::strin
     impl = std::make_unique<Impl>();
   }
   PE_ASSIGN_OR_RETURN(SecureBuffer key_pem, [&]() -> Result<SecureBuffer> {
-    PE_ASSIGN_OR_RETURN(std::string text, ReadSmall(key_path));
+    PE_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(key_path, kMaxPemBytes));
     PE_ASSIGN_OR_RETURN(SecureBuffer b, SecureBuffer::Allocate(text.size()));
     std::memcpy(b.data(), text.data(), text.size());
     std::fill(text.begin(), text.end(), '\0');
@@ -197,7 +155,7 @@ Result<CertificateAuthority> CertificateAuthority::LoadOrCreate(const std::strin
   impl->key.reset(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!impl->key || EVP_PKEY_get_id(impl->key.get()) != EVP_PKEY_ED25519)
     return InvalidArgument("'", key_path, "': expected an Ed25519 private key in PEM");
-  PE_ASSIGN_OR_RETURN(std::string pem, ReadSmall(cert_path));
+  PE_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(cert_path, kMaxPemBytes));
   PE_ASSIGN_OR_RETURN(impl->cert, ossl::ParseCert(pem, cert_path));
   if (X509_check_private_key(impl->cert.get(), impl->key.get()) != 1)
     return InvalidArgument("'", cert_path, "' does not match the key in '", key_path, "'");

@@ -8,45 +8,13 @@
 #include <cstring>
 #include <vector>
 
+#include "net/file_util.h"
 #include "net/tls.h"
 
 namespace privedge::net {
 namespace {
 
 constexpr const char* kKeyContext = "privedge-fl-device-key";
-
-Status WriteNew(const std::string& path, const void* data, size_t size, mode_t mode) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return IoError("cannot create '", path, "': ", std::strerror(errno));
-  const char* p = static_cast<const char*>(data);
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = write(fd, p + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  const bool ok = done == size && fsync(fd) == 0;
-  if (close(fd) != 0 || !ok) return IoError("cannot write '", path, "'");
-  return Status::OK();
-}
-
-Result<std::string> ReadSmall(const std::string& path, size_t limit) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("cannot open '", path, "': ", std::strerror(errno));
-  std::string out(limit + 1, '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (got > limit) return InvalidArgument("'", path, "' is larger than ", limit, " bytes");
-  out.resize(got);
-  return out;
-}
 
 }  // namespace
 
@@ -62,23 +30,25 @@ Status SaveDeviceIdentity(const std::string& dir, Keystore& keystore, const Devi
   const std::string pub = "privedge-ed25519-public-v1 " + ToHex(id.model_key) + "\n";
   for (const char* name : {"/device.crt", "/ca.crt", "/model_signing.pub"})
     unlink((dir + name).c_str());
-  PE_RETURN_IF_ERROR(WriteNew(dir + "/device.crt", id.cert_pem.data(), id.cert_pem.size(), 0644));
-  PE_RETURN_IF_ERROR(WriteNew(dir + "/ca.crt", id.ca_cert_pem.data(), id.ca_cert_pem.size(), 0644));
-  PE_RETURN_IF_ERROR(WriteNew(dir + "/model_signing.pub", pub.data(), pub.size(), 0644));
+  PE_RETURN_IF_ERROR(
+      WriteFile(dir + "/device.crt", id.cert_pem.data(), id.cert_pem.size(), 0644, true));
+  PE_RETURN_IF_ERROR(
+      WriteFile(dir + "/ca.crt", id.ca_cert_pem.data(), id.ca_cert_pem.size(), 0644, true));
+  PE_RETURN_IF_ERROR(WriteFile(dir + "/model_signing.pub", pub.data(), pub.size(), 0644, true));
   // The sealed key last: its presence marks a complete identity.
-  return WriteNew(dir + "/device.key.sealed", sealed.data(), sealed.size(), 0600);
+  return WriteFile(dir + "/device.key.sealed", sealed.data(), sealed.size(), 0600, true);
 }
 
 Result<DeviceIdentity> LoadDeviceIdentity(const std::string& dir, Keystore& keystore) {
   if (!HasDeviceIdentity(dir))
     return NotFound("no device identity in '", dir, "' (enroll the device first)");
   DeviceIdentity id;
-  PE_ASSIGN_OR_RETURN(std::string sealed, ReadSmall(dir + "/device.key.sealed", 4096));
+  PE_ASSIGN_OR_RETURN(std::string sealed, ReadSmallFile(dir + "/device.key.sealed", 4096));
   PE_ASSIGN_OR_RETURN(
       id.key_seed, keystore.Unwrap({reinterpret_cast<const uint8_t*>(sealed.data()), sealed.size()},
                                    kKeyContext));
-  PE_ASSIGN_OR_RETURN(id.cert_pem, ReadSmall(dir + "/device.crt", kMaxPemBytes));
-  PE_ASSIGN_OR_RETURN(id.ca_cert_pem, ReadSmall(dir + "/ca.crt", kMaxPemBytes));
+  PE_ASSIGN_OR_RETURN(id.cert_pem, ReadSmallFile(dir + "/device.crt", kMaxPemBytes));
+  PE_ASSIGN_OR_RETURN(id.ca_cert_pem, ReadSmallFile(dir + "/ca.crt", kMaxPemBytes));
   PE_ASSIGN_OR_RETURN(id.model_key, LoadPublicKey(dir + "/model_signing.pub"));
   Result<CertInfo> cert = CheckCert(id.cert_pem, id.ca_cert_pem, CertUse::kClient);
   if (!cert.ok())
