@@ -1,6 +1,5 @@
 #include "net/device_identity.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
