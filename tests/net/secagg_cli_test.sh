@@ -19,9 +19,9 @@ rounds = 2
 clients_per_round = 3
 over_selection = 1
 min_clients = 3
-round_deadline_ms = 20000
+round_deadline_ms = 30000
 secure_aggregation = secaggplus
-secagg.stage_timeout_ms = 2000
+secagg.stage_timeout_ms = 5000
 CONF
 client() {  # device number, then extra options
   n=$1; shift
