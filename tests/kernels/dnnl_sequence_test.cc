@@ -15,6 +15,7 @@ namespace {
 using testing::FloatAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
+using testing::RelativeError;
 using testing::RunOp;
 using testing::StringAttr;
 
@@ -74,17 +75,6 @@ Result<FastRun> RunFast(const std::string& op_type, const std::vector<Tensor>& i
   return run;
 }
 
-// Largest |fast - ref| relative to max|ref| (float32 tensors).
-double RelativeError(const Tensor& fast, const Tensor& ref) {
-  EXPECT_EQ(fast.shape(), ref.shape());
-  if (fast.shape() != ref.shape()) return INFINITY;
-  double scale = 0, err = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    scale = std::max(scale, std::fabs(double(ref.data<float>()[i])));
-    err = std::max(err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
-  }
-  return scale > 0 ? err / scale : err;
-}
 
 // The fast kernel `expect_name` accepts the node, and each of its outputs matches the
 // reference's within 1e-4 of the reference's largest magnitude.

@@ -19,6 +19,7 @@ using testing::FloatAttr;
 using testing::FloatsAttr;
 using testing::IntAttr;
 using testing::IntsAttr;
+using testing::RelativeError;
 using testing::RunOp;
 using testing::StringAttr;
 
@@ -63,18 +64,6 @@ Result<std::vector<Tensor>> RunFast(const std::string& op_type, const std::vecto
   }
   *name = "";
   return std::vector<Tensor>{};
-}
-
-// Largest |fast - ref| relative to max|ref|.
-double RelativeError(const Tensor& fast, const Tensor& ref) {
-  EXPECT_EQ(fast.shape(), ref.shape());
-  if (fast.shape() != ref.shape()) return INFINITY;
-  double scale = 0, err = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    scale = std::max(scale, std::fabs(double(ref.data<float>()[i])));
-    err = std::max(err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
-  }
-  return scale > 0 ? err / scale : err;
 }
 
 // Runs the fast kernel (expected to accept the node) and the reference; compares outputs.

@@ -1,5 +1,10 @@
 #include "kernels/kernel_test_util.h"
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
 namespace privedge::testing {
 
 Result<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<Tensor>& inputs,
@@ -56,6 +61,17 @@ Attribute FloatsAttr(const std::vector<float>& v) {
   a.kind = Attribute::Kind::kFloats;
   a.floats = v;
   return a;
+}
+
+double RelativeError(const Tensor& fast, const Tensor& ref) {
+  EXPECT_EQ(fast.shape(), ref.shape());
+  if (fast.shape() != ref.shape()) return INFINITY;
+  double scale = 0, err = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    scale = std::max(scale, std::fabs(double(ref.data<float>()[i])));
+    err = std::max(err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
+  }
+  return scale > 0 ? err / scale : err;
 }
 
 }  // namespace privedge::testing

@@ -26,6 +26,10 @@ std::vector<T> Values(const Tensor& t) {
 inline std::vector<float> Floats(const Tensor& t) { return Values<float>(t); }
 inline std::vector<int64_t> Ints(const Tensor& t) { return Values<int64_t>(t); }
 
+// max |fast - ref| / max |ref| over two float32 tensors (the absolute error when ref is all
+// zeros); a shape mismatch is a test failure and infinity.
+double RelativeError(const Tensor& fast, const Tensor& ref);
+
 Attribute IntAttr(int64_t v);
 Attribute FloatAttr(float v);
 Attribute StringAttr(const std::string& v);

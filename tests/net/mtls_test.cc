@@ -37,6 +37,7 @@ namespace {
 using privedge::testing::MemoryKeystore;
 using privedge::testing::TempDir;
 using privedge::testing::TinyData;
+using privedge::testing::UpdateFor;
 
 fl::TaskConfig Task(int64_t num_params, int64_t rounds, int64_t per_round) {
   fl::TaskConfig t;
@@ -114,20 +115,6 @@ grpc::Status CheckIn(v1::Federated::Stub& stub, const std::string& id, v1::Check
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return stub.CheckIn(&ctx, req, resp);
-}
-
-v1::UpdateRequest UpdateFor(const v1::CheckInResponse& a, uint64_t nonce, float value) {
-  v1::UpdateRequest u;
-  u.set_protocol_version(1);
-  u.set_task_id(a.task_id());
-  u.set_round(a.round());
-  u.set_device_id(a.device_id());
-  u.set_base_version(a.base_version());
-  u.set_nonce(nonce);
-  for (int64_t i = 0; i < a.num_params(); ++i) u.add_delta(value);
-  u.set_num_examples(10);
-  u.set_train_loss(0.5);
-  return u;
 }
 
 grpc::Status Submit(v1::Federated::Stub& stub, const v1::UpdateRequest& u,

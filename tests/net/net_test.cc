@@ -28,6 +28,7 @@ namespace {
 
 using privedge::testing::TempDir;
 using privedge::testing::TinyData;
+using privedge::testing::UpdateFor;
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -80,20 +81,6 @@ v1::CheckInResponse CheckInRaw(v1::Federated::Stub& stub, const std::string& id)
   grpc::ClientContext ctx;
   EXPECT_TRUE(stub.CheckIn(&ctx, req, &resp).ok());
   return resp;
-}
-
-v1::UpdateRequest UpdateFor(const v1::CheckInResponse& a, uint64_t nonce, float value) {
-  v1::UpdateRequest u;
-  u.set_protocol_version(1);
-  u.set_task_id(a.task_id());
-  u.set_round(a.round());
-  u.set_device_id(a.device_id());
-  u.set_base_version(a.base_version());
-  u.set_nonce(nonce);
-  for (int64_t i = 0; i < a.num_params(); ++i) u.add_delta(value);
-  u.set_num_examples(10);
-  u.set_train_loss(0.5);
-  return u;
 }
 
 v1::UpdateResponse SubmitRaw(v1::Federated::Stub& stub, const v1::UpdateRequest& u,
